@@ -1,0 +1,29 @@
+"""linalg: numerical linear algebra for machine learning and scientific computing.
+
+Every routine has a NumPy reference path; faster engines (Numba on the CPU,
+CuPy and numba-cuda on the GPU) are chosen by one dispatch layer. Importing
+this package loads no optional library.
+
+Families
+--------
+solvers
+    Krylov solvers (cg with many right-hand sides, minres, gmres, lsqr) and
+    preconditioners (jacobi, ichol).
+"""
+
+from linalg import solvers
+from linalg._core.config import config_context, get_config
+from linalg._core.engines import engines
+from linalg._core.results import ConvergenceWarning, LinAlgError, SolveResult
+from linalg._version import __version__
+
+__all__ = [
+    "ConvergenceWarning",
+    "LinAlgError",
+    "SolveResult",
+    "__version__",
+    "config_context",
+    "engines",
+    "get_config",
+    "solvers",
+]

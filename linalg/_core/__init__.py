@@ -1,0 +1,2 @@
+"""Machinery shared by every family: namespaces, engines, configuration,
+operators, validation, results and random streams. Knows no family."""

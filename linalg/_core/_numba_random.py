@@ -1,0 +1,95 @@
+"""Numba kernels for :mod:`linalg._core.random` (engine ``"numba"``).
+
+The arithmetic helpers of the reference module are compiled as they stand, so
+both engines perform the same IEEE operations in the same order and give the
+same bits. Only the control flow that NumPy expresses with masks (the branches
+of the logarithm and of AS241) is written again here, per element. No fastmath:
+it would let LLVM reassociate and fuse into FMAs, and the bits would change.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+from numba.extending import register_jitable
+
+from linalg._core import random as ref
+
+__all__ = ["fill"]
+
+for _helper in (
+    ref._philox4x32_10,
+    ref._uniform_f64,
+    ref._uniform_f32,
+    ref._rademacher,
+    ref._horner,
+    ref._log_reduced,
+    ref._ppnd_central,
+    ref._ppnd_tail,
+):
+    register_jitable(_helper)
+
+
+@numba.njit
+def _log(x: float) -> float:
+    """Natural logarithm of positive finite ``x``; the same bits as ``ref._log``."""
+    m, e = math.frexp(x)
+    if m < ref._SQRT_HALF:
+        m = 2.0 * m
+        e -= 1
+    return ref._log_reduced(m, float(e))
+
+
+@numba.njit
+def _ppnd(p: float) -> float:
+    """Inverse standard normal CDF (AS241); the same bits as ``ref._ppnd``."""
+    q = p - 0.5
+    if abs(q) <= ref._CENTRAL_LIMIT:
+        return ref._ppnd_central(q)
+    r = math.sqrt(-_log(p if q < 0.0 else 1.0 - p))
+    if r <= ref._NEAR_LIMIT:
+        value = ref._ppnd_tail(r, ref._NEAR_SHIFT, ref._NEAR_NUM, ref._NEAR_DEN)
+    else:
+        value = ref._ppnd_tail(r, ref._FAR_SHIFT, ref._FAR_NUM, ref._FAR_DEN)
+    return -value if q < 0.0 else value
+
+
+@numba.njit
+def _normal(words: tuple) -> float:
+    return _ppnd(ref._uniform_f64(words))
+
+
+_TRANSFORMS = {
+    "uniform64": numba.njit(ref._uniform_f64),
+    "uniform32": numba.njit(ref._uniform_f32),
+    "normal": _normal,
+    "rademacher": numba.njit(ref._rademacher),
+}
+
+
+@numba.njit
+def _fill(
+    out: np.ndarray,
+    transform: numba.core.dispatcher.Dispatcher,
+    k0: np.uint64,
+    k1: np.uint64,
+    s0: np.uint64,
+    s1: np.uint64,
+    offset: np.uint64,
+) -> None:
+    for j in range(out.size):
+        index = offset + np.uint64(j)
+        words = ref._philox4x32_10(index & ref._MASK32, index >> ref._SHIFT32, s0, s1, k0, k1)
+        out[j] = transform(words)
+
+
+def fill(transform: str, out: np.ndarray, key: tuple, stream: tuple, offset: np.uint64) -> None:
+    """Write elements ``offset, offset + 1, ...`` of a stream into the flat ``out``.
+
+    ``transform`` names the conversion (``"uniform64"``, ``"uniform32"``,
+    ``"normal"``, ``"rademacher"``); ``key`` and ``stream`` are pairs of uint64
+    32-bit words, low first.
+    """
+    _fill(out, _TRANSFORMS[transform], *key, *stream, offset)

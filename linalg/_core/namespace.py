@@ -1,0 +1,142 @@
+"""Which array library and device an input lives on, and the DLPack bridge.
+
+Nothing here imports an array library to ask about an input: the checks look
+at the input's type and at :data:`sys.modules`, through array-api-compat's
+``is_*_array`` helpers, which do the same. NumPy arrays take a fast path.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = ["ArrayKind", "array_kind", "to_caller", "to_numpy"]
+
+
+@dataclass(frozen=True)
+class ArrayKind:
+    """Where an array lives.
+
+    Attributes
+    ----------
+    library : str
+        ``"numpy"``, ``"scipy.sparse"``, ``"torch"``, ``"jax"``, ``"cupy"``,
+        ``"dask"`` or ``"python"`` (lists, scalars).
+    device : str
+        ``"cpu"`` or a CUDA device such as ``"cuda:0"``.
+    """
+
+    library: str
+    device: str = "cpu"
+
+    @property
+    def on_host(self) -> bool:
+        """Whether the data is in host memory, readable by NumPy without a copy."""
+        return self.device == "cpu" and self.library not in {"cupy", "dask"}
+
+    def __str__(self) -> str:
+        return f"{self.library} arrays on {self.device}"
+
+
+NUMPY = ArrayKind("numpy")
+
+
+def _compat():
+    import array_api_compat
+
+    return array_api_compat
+
+
+def array_kind(x: Any) -> ArrayKind:
+    """Describe where ``x`` lives without importing any array library.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from linalg._core.namespace import array_kind
+    >>> array_kind(np.ones(3))
+    ArrayKind(library='numpy', device='cpu')
+    """
+    if isinstance(x, np.ndarray | np.generic):
+        return NUMPY
+    module = type(x).__module__
+    if module.startswith("scipy.sparse"):
+        return ArrayKind("scipy.sparse")
+    compat = _compat()
+    if compat.is_torch_array(x):
+        device = x.device
+        name = device.type if device.index is None else f"{device.type}:{device.index}"
+        return ArrayKind("torch", name)
+    if compat.is_jax_array(x):
+        platforms = {d.platform for d in x.devices()}
+        platform = "cpu" if platforms == {"cpu"} else "gpu"
+        return ArrayKind("jax", "cpu" if platform == "cpu" else "cuda")
+    if compat.is_cupy_array(x):
+        return ArrayKind("cupy", f"cuda:{x.device.id}")
+    if compat.is_dask_array(x):
+        return ArrayKind("dask", "cpu")
+    if module.startswith("cupyx.scipy.sparse"):
+        return ArrayKind("cupy", f"cuda:{x.device.id}" if hasattr(x, "device") else "cuda")
+    return ArrayKind("python")
+
+
+def common_kind(*arrays: Any) -> ArrayKind:
+    """The one kind shared by ``arrays`` (``None`` and Python objects ignored).
+
+    NumPy arrays and SciPy sparse matrices mix freely with any host library;
+    two different device libraries, or two devices, raise a TypeError.
+    """
+    kinds = {array_kind(a) for a in arrays if a is not None and not callable(a)}
+    kinds.discard(ArrayKind("python"))
+    kinds.discard(ArrayKind("scipy.sparse"))
+    if len(kinds) > 1:
+        kinds.discard(NUMPY)
+    if len(kinds) > 1:
+        listed = ", ".join(sorted(str(k) for k in kinds))
+        raise TypeError(
+            f"inputs live in different places ({listed}); linalg copies nothing between "
+            "libraries or devices silently: convert them to one array type first"
+        )
+    return kinds.pop() if kinds else NUMPY
+
+
+def to_numpy(x: Any, name: str) -> Any:
+    """Host array -> NumPy without a copy (DLPack for torch and JAX on the CPU).
+
+    Lists, tuples and Python numbers go through :func:`numpy.asarray`; NumPy
+    arrays and other objects (operators, callables, SciPy sparse) pass unchanged.
+    """
+    if isinstance(x, np.ndarray) or x is None:
+        return x
+    kind = array_kind(x)
+    if kind.library == "python":
+        return np.asarray(x) if isinstance(x, list | tuple | int | float) else x
+    if kind.library == "scipy.sparse":
+        return x
+    if not kind.on_host:
+        raise TypeError(
+            f"{name!r} holds {kind}; the NumPy engines read host memory only: "
+            "move it to the CPU first, or use a GPU engine when one is available"
+        )
+    if kind.library == "torch":
+        return np.from_dlpack(x.detach().resolve_conj().resolve_neg())
+    return np.from_dlpack(x)
+
+
+def to_caller(x: np.ndarray, kind: ArrayKind) -> Any:
+    """Return a NumPy result as the caller's array type (DLPack, no copy)."""
+    if kind.library in {"numpy", "python", "scipy.sparse"}:
+        return x
+    x = np.ascontiguousarray(x)
+    if not x.flags.writeable:
+        x = x.copy()
+    if kind.library == "torch":
+        torch = sys.modules["torch"]
+        return torch.from_dlpack(x)
+    if kind.library == "jax":
+        jnp = sys.modules.get("jax.numpy") or __import__("jax.numpy", fromlist=["asarray"])
+        return jnp.asarray(x)
+    raise TypeError(f"cannot return results as {kind}")

@@ -1,0 +1,124 @@
+"""NumPy reference kernels for incomplete Cholesky, IC(0) and MIC(0).
+
+The factorization is right-looking (Saad, *Iterative Methods for Sparse
+Linear Systems*, 2nd ed., ch. 10): column ``k`` of ``L`` is finished, then
+its outer product ``l_k l_kᵀ`` is subtracted from the trailing matrix, kept
+only where the lower-triangular pattern of ``A`` has an entry. An update that
+falls outside the pattern (a fill entry ``l_ik l_jk`` at ``(i, j)``) is dropped
+by IC(0); MIC(0) subtracts it from the pivots of rows ``i`` and ``j`` instead,
+so that ``L Lᵀ`` has the row sums of ``A``.
+
+Both kernels take raw CSR arrays and work in float64 whatever the input dtype.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.linalg import spsolve_triangular
+
+__all__ = ["REFERENCE_KERNELS", "IcholKernels"]
+
+FactorResult = tuple[np.ndarray, np.ndarray, np.ndarray, int]
+
+
+class IcholKernels(NamedTuple):
+    """One engine's kernels for :func:`linalg.solvers.ichol.ichol`.
+
+    Attributes
+    ----------
+    factor : callable
+        ``factor(indptr, indices, data, alpha, modified, rtol)`` factors
+        ``A + alpha * diag(A)``. Input: the CSR arrays of the upper triangle
+        of ``A`` (diagonal included, column indices sorted, so the diagonal
+        comes first in every row); row ``k`` of it is column ``k`` of ``L``.
+        A pivot ``<= rtol * a_kk`` is a breakdown. Returns ``(indptr,
+        indices, data, failed_row)``: ``L``'s CSR arrays (float64 data,
+        sorted column indices, the diagonal last in every row) and ``-1``, or
+        empty arrays and the row where the factorization broke down.
+    solve : callable
+        ``solve(indptr, indices, data, R)`` returns ``Z`` (float64, shape of
+        ``R``) with ``L Lᵀ Z = R``, for ``L``'s CSR arrays as returned by
+        ``factor`` and a C-contiguous ``R`` of shape ``(n, k)``.
+    """
+
+    factor: Callable[..., FactorResult]
+    solve: Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+
+
+def factor(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    data: np.ndarray,
+    alpha: float,
+    modified: bool,
+    rtol: float,
+) -> FactorResult:
+    """IC(0) or MIC(0) of ``A + alpha * diag(A)``; see :class:`IcholKernels`."""
+    n = indptr.size - 1
+    values = data.astype(np.float64)  # becomes the columns of L, in place
+    diagonal = values[indptr[:-1]].copy()
+    pivots = (1.0 + alpha) * diagonal
+    for k in range(n):
+        start, end = indptr[k], indptr[k + 1]
+        if not pivots[k] > rtol * diagonal[k]:
+            empty = np.empty(0, dtype=indices.dtype)
+            return np.empty(0, dtype=indptr.dtype), empty, np.empty(0), k
+        values[start] = np.sqrt(pivots[k])
+        rows = indices[start + 1 : end]
+        column = values[start + 1 : end]
+        column /= values[start]
+        pivots[rows] -= column**2
+        for a in range(rows.size - 1):
+            products = column[a] * column[a + 1 :]
+            _update_column(
+                rows[a], rows[a + 1 :], products, indptr, indices, values, pivots, modified
+            )
+    return _rows_of(indptr, indices, values) + (-1,)
+
+
+def _update_column(
+    j: int,
+    targets: np.ndarray,
+    products: np.ndarray,
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    values: np.ndarray,
+    pivots: np.ndarray,
+    modified: bool,
+) -> None:
+    """Subtract ``products`` from column ``j`` of L at rows ``targets`` (> j)."""
+    start = indptr[j] + 1  # below the diagonal
+    rows = indices[start : indptr[j + 1]]
+    where = np.searchsorted(rows, targets)
+    kept = where < rows.size
+    kept[kept] = rows[where[kept]] == targets[kept]
+    values[start + where[kept]] -= products[kept]
+    if modified:
+        dropped = products[~kept]
+        pivots[j] -= dropped.sum()
+        pivots[targets[~kept]] -= dropped
+
+
+def _rows_of(
+    indptr: np.ndarray, indices: np.ndarray, values: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Column storage of L -> L's CSR arrays, column indices sorted."""
+    n = indptr.size - 1
+    lower = sp.csc_array((values, indices, indptr), shape=(n, n)).tocsr()
+    lower.sort_indices()
+    return lower.indptr, lower.indices, lower.data
+
+
+def solve(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, R: np.ndarray) -> np.ndarray:
+    """``Z`` with ``L Lᵀ Z = R``; see :class:`IcholKernels`."""
+    n = indptr.size - 1
+    lower = sp.csr_array((data.astype(np.float64, copy=False), indices, indptr), shape=(n, n))
+    Y = spsolve_triangular(lower, R.astype(np.float64), lower=True, overwrite_b=True)
+    return spsolve_triangular(lower.T, Y, lower=False, overwrite_b=True)
+
+
+REFERENCE_KERNELS = IcholKernels(factor=factor, solve=solve)

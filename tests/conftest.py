@@ -1,0 +1,52 @@
+"""Fixtures shared by every family's tests: engines, dtypes, tolerances, problems."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "ci", derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+HAVE_NUMBA = importlib.util.find_spec("numba") is not None
+CPU_ENGINES = ["reference", pytest.param("numba", marks=pytest.mark.skipif(
+    not HAVE_NUMBA, reason="numba is not installed"))]
+
+# Relative tolerances keyed by dtype, for answers compared with an exact solve.
+RTOL = {np.dtype(np.float32): 1e-4, np.dtype(np.float64): 1e-10}
+
+
+@pytest.fixture(params=CPU_ENGINES)
+def engine(request) -> str:
+    """Every CPU engine usable here."""
+    return request.param
+
+
+@pytest.fixture(params=[np.float32, np.float64], ids=["float32", "float64"])
+def dtype(request) -> np.dtype:
+    return np.dtype(request.param)
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(20261123)
+
+
+def poisson2d(n: int, dtype=np.float64) -> sp.csr_array:
+    """The 5-point Laplacian on an n x n grid (Dirichlet), SPD, as CSR."""
+    T = sp.diags_array([-1.0, 2.0, -1.0], offsets=[-1, 0, 1], shape=(n, n), dtype=dtype)
+    eye = sp.eye_array(n, dtype=dtype)
+    return (sp.kron(T, eye) + sp.kron(eye, T)).tocsr()
+
+
+def spd_matrix(rng: np.random.Generator, n: int, cond: float = 100.0) -> np.ndarray:
+    """A dense SPD matrix with eigenvalues spread geometrically over [1, cond]."""
+    Q, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    return (Q * np.geomspace(1.0, cond, n)) @ Q.T

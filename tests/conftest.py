@@ -16,8 +16,12 @@ settings.register_profile(
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 HAVE_NUMBA = importlib.util.find_spec("numba") is not None
-CPU_ENGINES = ["reference", pytest.param("numba", marks=pytest.mark.skipif(
-    not HAVE_NUMBA, reason="numba is not installed"))]
+CPU_ENGINES = [
+    "reference",
+    pytest.param(
+        "numba", marks=pytest.mark.skipif(not HAVE_NUMBA, reason="numba is not installed")
+    ),
+]
 
 # Relative tolerances keyed by dtype, for answers compared with an exact solve.
 RTOL = {np.dtype(np.float32): 1e-4, np.dtype(np.float64): 1e-10}

@@ -90,8 +90,7 @@ def register(
 def check_engine_name(engine: Any, name: str) -> None:
     if engine != "auto" and engine not in ENGINE_NAMES:
         raise ValueError(
-            f"{name} must be 'auto' or one of {', '.join(map(repr, ENGINE_NAMES))}, "
-            f"got {engine!r}"
+            f"{name} must be 'auto' or one of {', '.join(map(repr, ENGINE_NAMES))}, got {engine!r}"
         )
 
 
@@ -140,7 +139,9 @@ def _probe_numba_cuda() -> EngineStatus:
         return EngineStatus("numba-cuda", False, "no CUDA device or driver")
     import numba_cuda
 
-    return EngineStatus("numba-cuda", True, "CUDA kernels compiled by Numba", numba_cuda.__version__)
+    return EngineStatus(
+        "numba-cuda", True, "CUDA kernels compiled by Numba", numba_cuda.__version__
+    )
 
 
 @functools.cache

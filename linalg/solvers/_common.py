@@ -69,7 +69,7 @@ def prepare_system(
     X0 = None
     if x0 is not None:
         x0_np = as_float_array(to_numpy(x0, "x0"), "x0", ndim=B.ndim, dtype=dtype)
-        expected = (op.shape[1],) + B.shape[1:]
+        expected = (op.shape[1], *B.shape[1:])
         if x0_np.shape != expected:
             raise ValueError(f"x0 must have shape {expected}, got {x0_np.shape}")
         X0 = x0_np[:, None] if vector else x0_np
@@ -129,9 +129,7 @@ def finish(
             None if history is None else history[:, 0],
             info,
         )
-    return SolveResult(
-        to_caller(X, system.kind), converged, n_iter, residual_norm, history, info
-    )
+    return SolveResult(to_caller(X, system.kind), converged, n_iter, residual_norm, history, info)
 
 
 def check_residual_finite(norms: np.ndarray, iteration: int, solver: str) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from linalg._core.namespace import to_numpy
-from linalg._core.operators import Operator, is_sparse, as_operator
+from linalg._core.operators import Operator, as_operator, is_sparse
 from linalg._core.validate import as_float_array
 
 __all__ = ["DiagonalOperator", "jacobi"]

@@ -8,6 +8,7 @@ import pytest
 import linalg
 from linalg._core.engines import ENGINE_NAMES, register, select
 from linalg._core.namespace import NUMPY, ArrayKind
+
 from conftest import HAVE_NUMBA
 
 register("tests.double", "reference", "numpy:add")

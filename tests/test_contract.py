@@ -1,0 +1,138 @@
+"""The bad-input contract every public function shares.
+
+One table lists every public function that takes arrays, with a factory of
+valid inputs and a check of the answer. The contract test feeds each array
+argument NaN, Inf, a wrong number of dimensions, complex and object dtypes
+and an empty array, and expects an error naming the argument; it feeds
+read-only and non-contiguous arrays and expects the right answer; and it
+checks that no call modifies its inputs. Every family adds its functions here.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from linalg import solvers
+
+from conftest import poisson2d
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A public function, valid inputs for it, and a check of its answer."""
+
+    name: str
+    function: Callable
+    make: Callable[[np.random.Generator], dict]
+    check: Callable[[object, dict], None]
+    arrays: tuple[str, ...]
+
+
+def _spd(rng, n=12):
+    return poisson2d(int(np.sqrt(n))).toarray() + 0.1 * np.eye(n)
+
+
+def _check_solution(result, inputs):
+    A, b = np.asarray(inputs["A"]), np.asarray(inputs["b"])
+    np.testing.assert_allclose(A @ np.asarray(result.x), b, rtol=1e-6, atol=1e-6)
+
+
+def _check_jacobi(result, inputs):
+    A = np.asarray(inputs["A"])
+    np.testing.assert_allclose(result.matvec(np.ones(len(A))), 1.0 / np.diag(A))
+
+
+TABLE = [
+    Entry(
+        "solvers.cg",
+        solvers.cg,
+        lambda rng: {"A": _spd(rng, 16), "b": rng.standard_normal(16), "rtol": 1e-10},
+        _check_solution,
+        ("A", "b"),
+    ),
+    Entry(
+        "solvers.jacobi",
+        solvers.jacobi,
+        lambda rng: {"A": _spd(rng, 16)},
+        _check_jacobi,
+        ("A",),
+    ),
+]
+
+IDS = [entry.name for entry in TABLE]
+
+
+def _copy(value):
+    return value.copy() if isinstance(value, np.ndarray) or sp.issparse(value) else value
+
+
+def _assert_unchanged(before: dict, after: dict) -> None:
+    for key, value in before.items():
+        if isinstance(value, np.ndarray):
+            np.testing.assert_array_equal(after[key], value, err_msg=f"{key} was modified")
+        elif sp.issparse(value):
+            assert (after[key] != value).nnz == 0, f"{key} was modified"
+
+
+def _call(entry: Entry, inputs: dict):
+    kwargs = dict(inputs)
+    positional = [kwargs.pop(name) for name in entry.arrays]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        return entry.function(*positional, **kwargs)
+
+
+def _poisoned(value: np.ndarray, poison: float) -> np.ndarray:
+    bad = np.array(value, dtype=np.float64)
+    bad.flat[bad.size // 2] = poison
+    return bad
+
+
+BAD_VALUES = {
+    "nan": (lambda x: _poisoned(x, np.nan), ValueError, "contains NaN"),
+    "inf": (lambda x: _poisoned(x, np.inf), ValueError, "contains Inf"),
+    "extra_dim": (lambda x: x[..., None, None], ValueError, "must be"),
+    "complex": (lambda x: x.astype(np.complex128), TypeError, "complex"),
+    "object": (lambda x: x.astype(object), TypeError, "numeric"),
+    "empty": (lambda x: x[:0], ValueError, None),
+}
+
+
+@pytest.mark.parametrize("entry", TABLE, ids=IDS)
+def test_valid_input_gives_the_right_answer_and_is_not_modified(entry, rng):
+    inputs = entry.make(rng)
+    before = {k: _copy(v) for k, v in inputs.items()}
+    entry.check(_call(entry, inputs), inputs)
+    _assert_unchanged(before, inputs)
+
+
+@pytest.mark.parametrize("entry", TABLE, ids=IDS)
+def test_read_only_and_non_contiguous_inputs_work(entry, rng):
+    inputs = entry.make(rng)
+    for name in entry.arrays:
+        value = inputs[name]
+        strided = np.repeat(value, 2, axis=-1)[..., ::2]
+        assert not strided.flags.c_contiguous or value.ndim == 0
+        strided.flags.writeable = False
+        inputs[name] = strided
+    entry.check(_call(entry, inputs), inputs)
+
+
+@pytest.mark.parametrize("bad", list(BAD_VALUES), ids=list(BAD_VALUES))
+@pytest.mark.parametrize("entry", TABLE, ids=IDS)
+def test_bad_arrays_get_an_error_naming_the_argument(entry, bad, rng):
+    make_bad, error, match = BAD_VALUES[bad]
+    for name in entry.arrays:
+        inputs = entry.make(rng)
+        inputs[name] = make_bad(inputs[name])
+        before = {k: _copy(v) for k, v in inputs.items()}
+        with pytest.raises(error, match=match) as caught:
+            _call(entry, inputs)
+        assert name in str(caught.value), f"{entry.name}: {caught.value} does not name {name}"
+        _assert_unchanged(before, inputs)

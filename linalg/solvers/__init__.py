@@ -6,7 +6,8 @@ Solvers return a :class:`linalg.SolveResult`; preconditioners return an
 ``as_linear_operator()``).
 """
 
-from linalg.solvers.cg import cg
-from linalg.solvers.jacobi import jacobi
+from linalg.solvers._cg import cg
+from linalg.solvers._ichol import IncompleteCholesky, ichol
+from linalg.solvers._jacobi import DiagonalOperator, jacobi
 
-__all__ = ["cg", "jacobi"]
+__all__ = ["DiagonalOperator", "IncompleteCholesky", "cg", "ichol", "jacobi"]

@@ -20,33 +20,34 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import spsolve_triangular
 
-__all__ = ["REFERENCE_KERNELS", "IcholKernels"]
+__all__ = ["REFERENCE_KERNELS", "IcholKernels", "TriangularSweeps", "sweeps_of"]
 
 FactorResult = tuple[np.ndarray, np.ndarray, np.ndarray, int]
 
 
 class IcholKernels(NamedTuple):
-    """One engine's kernels for :func:`linalg.solvers.ichol.ichol`.
+    """One engine's kernels for :func:`linalg.solvers.ichol`.
 
     Attributes
     ----------
     factor : callable
         ``factor(indptr, indices, data, alpha, modified, rtol)`` factors
-        ``A + alpha * diag(A)``. Input: the CSR arrays of the upper triangle
-        of ``A`` (diagonal included, column indices sorted, so the diagonal
-        comes first in every row); row ``k`` of it is column ``k`` of ``L``.
+        ``A + alpha * diag(A)``. Input: the CSR arrays of ``tril(A)ᵀ``, the
+        upper triangle of the symmetric ``A`` (diagonal included, column
+        indices sorted, so the diagonal comes first in every row); its row
+        ``k`` holds the pattern and values of column ``k`` of ``tril(A)``.
         A pivot ``<= rtol * a_kk`` is a breakdown. Returns ``(indptr,
         indices, data, failed_row)``: ``L``'s CSR arrays (float64 data,
         sorted column indices, the diagonal last in every row) and ``-1``, or
         empty arrays and the row where the factorization broke down.
     solve : callable
-        ``solve(indptr, indices, data, R)`` returns ``Z`` (float64, shape of
-        ``R``) with ``L Lᵀ Z = R``, for ``L``'s CSR arrays as returned by
-        ``factor`` and a C-contiguous ``R`` of shape ``(n, k)``.
+        ``solve(sweeps, R)`` returns ``Z`` (float64, shape of ``R``) with
+        ``L Lᵀ Z = R``, for ``L`` laid out as :class:`TriangularSweeps` and a
+        C-contiguous ``R`` of shape ``(n, k)``.
     """
 
     factor: Callable[..., FactorResult]
-    solve: Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+    solve: Callable[[TriangularSweeps, np.ndarray], np.ndarray]
 
 
 def factor(
@@ -77,7 +78,7 @@ def factor(
             _update_column(
                 rows[a], rows[a + 1 :], products, indptr, indices, values, pivots, modified
             )
-    return _rows_of(indptr, indices, values) + (-1,)
+    return (*_rows_of(indptr, indices, values), -1)
 
 
 def _update_column(
@@ -113,12 +114,48 @@ def _rows_of(
     return lower.indptr, lower.indices, lower.data
 
 
-def solve(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, R: np.ndarray) -> np.ndarray:
+class TriangularSweeps(NamedTuple):
+    """``L`` laid out for the two triangular sweeps of a solve ``L Lᵀ z = r``.
+
+    Both triangles are strictly triangular and scaled by the inverse
+    diagonal, so a sweep computes ``y_i = r_i / l_ii - Σ_j (l_ij / l_ii) y_j``
+    with one multiplication per row and no division: forward with the rows of
+    ``D⁻¹ L``, backward with the rows of ``D⁻¹ Lᵀ``. Column indices are sorted,
+    so the entry on the neighbouring row, the one a sweep waits for, is the
+    last of a forward row and the first of a backward row.
+    """
+
+    lower_indptr: np.ndarray
+    lower_indices: np.ndarray
+    lower_data: np.ndarray
+    upper_indptr: np.ndarray
+    upper_indices: np.ndarray
+    upper_data: np.ndarray
+    inverse_diagonal: np.ndarray
+
+
+def sweeps_of(L: sp.csr_array) -> TriangularSweeps:
+    """Lay out a lower-triangular factor ``L`` for :class:`TriangularSweeps`."""
+    inverse = 1.0 / L.diagonal().astype(np.float64)
+    scale = sp.diags_array(inverse)
+    lower = sp.csr_array(scale @ sp.tril(L, k=-1).astype(np.float64))
+    upper = sp.csr_array(scale @ sp.triu(L.T, k=1).astype(np.float64))
+    lower.sort_indices()
+    upper.sort_indices()
+    return TriangularSweeps(
+        lower.indptr, lower.indices, lower.data, upper.indptr, upper.indices, upper.data, inverse
+    )
+
+
+def solve(sweeps: TriangularSweeps, R: np.ndarray) -> np.ndarray:
     """``Z`` with ``L Lᵀ Z = R``; see :class:`IcholKernels`."""
-    n = indptr.size - 1
-    lower = sp.csr_array((data.astype(np.float64, copy=False), indices, indptr), shape=(n, n))
-    Y = spsolve_triangular(lower, R.astype(np.float64), lower=True, overwrite_b=True)
-    return spsolve_triangular(lower.T, Y, lower=False, overwrite_b=True)
+    n = sweeps.inverse_diagonal.size
+    unit = sp.eye_array(n, format="csr")
+    lower = unit + sp.csr_array(sweeps[0:3][::-1], shape=(n, n))
+    upper = unit + sp.csr_array(sweeps[3:6][::-1], shape=(n, n))
+    inverse = sweeps.inverse_diagonal[:, None]
+    Y = spsolve_triangular(lower, inverse * R, lower=True, unit_diagonal=True)
+    return spsolve_triangular(upper, inverse * Y, lower=False, unit_diagonal=True)
 
 
 REFERENCE_KERNELS = IcholKernels(factor=factor, solve=solve)

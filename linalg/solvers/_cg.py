@@ -25,8 +25,8 @@ from linalg.solvers._common import (
 
 __all__ = ["cg"]
 
-register("solvers.cg", "reference", "linalg.solvers.cg:NumpyCGKernels")
-register("solvers.cg", "numba", "linalg.solvers._numba_cg:NumbaCGKernels")
+register("solvers.cg", "reference", "linalg.solvers._cg:NumpyCGKernels")
+register("solvers.cg", "numba", "linalg.solvers._cg_numba:NumbaCGKernels")
 
 
 class NumpyCGKernels:

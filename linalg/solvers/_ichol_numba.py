@@ -2,9 +2,10 @@
 
 Same algorithms and interface as :mod:`linalg.solvers._ichol_reference`
 (see :class:`~linalg.solvers._ichol_reference.IcholKernels`): a right-looking
-factorization on the columns of ``L``, then a forward solve with ``L`` by rows
-and a backward solve with ``Lᵀ`` by a column sweep over ``L``'s rows in
-reverse, both on the same CSR storage. Everything accumulates in float64.
+factorization on the columns of ``L``, then a forward and a backward sweep by
+rows over ``L`` laid out as
+:class:`~linalg.solvers._ichol_reference.TriangularSweeps`. Everything
+accumulates in float64.
 Imported only through the engine registry.
 """
 
@@ -86,34 +87,81 @@ def _rows_of(indptr, indices, values):
     return lower_indptr, lower_indices, lower_values
 
 
+@numba.njit(cache=True, inline="always")
+def _row(indptr, indices, data, i, forward):
+    """Row ``i``'s entries, less the one on the neighbouring row: (lo, hi, its value).
+
+    The neighbour (``i - 1`` forward, ``i + 1`` backward) is the entry a sweep
+    waits for; the sweep keeps it in a register rather than reading it back
+    from memory, which shortens the chain of dependent operations per row.
+    """
+    lo, hi = indptr[i], indptr[i + 1]
+    if hi > lo:
+        if forward and indices[hi - 1] == i - 1:
+            return lo, hi - 1, data[hi - 1]
+        if not forward and indices[lo] == i + 1:
+            return lo + 1, hi, data[lo]
+    return lo, hi, 0.0
+
+
 @numba.njit(cache=True)
-def _solve(indptr, indices, data, R):
-    """``Z`` with ``L Lᵀ Z = R``; see ``IcholKernels.solve``."""
+def _sweep_one(indptr, indices, data, inverse, r, y, forward):
+    """One triangular sweep for one right-hand side (see TriangularSweeps)."""
+    n = r.shape[0]
+    previous = 0.0
+    for step in range(n):
+        i = step if forward else n - 1 - step
+        s = np.float64(r[i]) * inverse[i]
+        # _row written out: called here, its tuple makes the sweep 3x slower
+        lo, hi, neighbour = indptr[i], indptr[i + 1], 0.0
+        if hi > lo:
+            if forward and indices[hi - 1] == i - 1:
+                hi, neighbour = hi - 1, data[hi - 1]
+            elif not forward and indices[lo] == i + 1:
+                lo, neighbour = lo + 1, data[lo]
+        for p in range(lo, hi):
+            s -= data[p] * y[indices[p]]
+        previous = s - neighbour * previous
+        y[i] = previous
+
+
+@numba.njit(cache=True)
+def _sweep_many(indptr, indices, data, inverse, R, Y, forward):
+    """One triangular sweep for the k columns of R together."""
     n, k = R.shape
-    Z = np.empty((n, k), dtype=np.float64)
-    for i in range(n):  # forward: L Y = R, row by row
-        diag = indptr[i + 1] - 1
+    previous = np.zeros(k)
+    s = np.empty(k)
+    for step in range(n):
+        i = step if forward else n - 1 - step
+        lo, hi, neighbour = _row(indptr, indices, data, i, forward)
         for c in range(k):
-            Z[i, c] = R[i, c]
-        for p in range(indptr[i], diag):
-            j = indices[p]
-            l_ij = np.float64(data[p])
+            s[c] = np.float64(R[i, c]) * inverse[i]
+        for p in range(lo, hi):
+            j, l_ij = indices[p], data[p]
             for c in range(k):
-                Z[i, c] -= l_ij * Z[j, c]
-        inverse = 1.0 / np.float64(data[diag])
+                s[c] -= l_ij * Y[j, c]
         for c in range(k):
-            Z[i, c] *= inverse
-    for i in range(n - 1, -1, -1):  # backward: Lᵀ Z = Y, row i of L is column i of Lᵀ
-        diag = indptr[i + 1] - 1
-        inverse = 1.0 / np.float64(data[diag])
-        for c in range(k):
-            Z[i, c] *= inverse
-        for p in range(indptr[i], diag):
-            j = indices[p]
-            l_ij = np.float64(data[p])
-            for c in range(k):
-                Z[j, c] -= l_ij * Z[i, c]
+            previous[c] = s[c] - neighbour * previous[c]
+            Y[i, c] = previous[c]
+
+
+@numba.njit(cache=True)
+def _solve_sweeps(lp, li, ld, up, ui, ud, inverse, R):
+    n, k = R.shape
+    if k == 1:  # contiguous 1-D views: Numba indexes them faster than columns
+        y, z = np.empty(n), np.empty(n)
+        _sweep_one(lp, li, ld, inverse, R.reshape(n), y, True)
+        _sweep_one(up, ui, ud, inverse, y, z, False)
+        return z.reshape(n, 1)
+    Y, Z = np.empty((n, k)), np.empty((n, k))
+    _sweep_many(lp, li, ld, inverse, R, Y, True)
+    _sweep_many(up, ui, ud, inverse, Y, Z, False)
     return Z
+
+
+def _solve(sweeps, R):
+    """``Z`` with ``L Lᵀ Z = R``; see ``IcholKernels.solve``."""
+    return _solve_sweeps(*sweeps, R)
 
 
 NUMBA_KERNELS = IcholKernels(factor=_factor, solve=_solve)

@@ -7,7 +7,19 @@ Solvers return a :class:`linalg.SolveResult`; preconditioners return an
 """
 
 from linalg.solvers._cg import cg
+from linalg.solvers._gmres import gmres
 from linalg.solvers._ichol import IncompleteCholesky, ichol
 from linalg.solvers._jacobi import DiagonalOperator, jacobi
+from linalg.solvers._lsqr import lsqr
+from linalg.solvers._minres import minres
 
-__all__ = ["DiagonalOperator", "IncompleteCholesky", "cg", "ichol", "jacobi"]
+__all__ = [
+    "DiagonalOperator",
+    "IncompleteCholesky",
+    "cg",
+    "gmres",
+    "ichol",
+    "jacobi",
+    "lsqr",
+    "minres",
+]

@@ -33,6 +33,11 @@ class NumpyCGKernels:
     """The reference engine's vector operations for CG (one pass per NumPy call)."""
 
     @staticmethod
+    def prepare(A: Operator) -> Operator:
+        """The operator in the form the kernels read (here: as it is)."""
+        return A
+
+    @staticmethod
     def matmul_dot(A: Operator, P: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``Q = A P`` and the column dots ``pᵀ q``."""
         Q = A.matmat(P)
@@ -175,7 +180,7 @@ def _iterate(
     check_every: int,
     callback: Callable | None,
 ) -> tuple[np.ndarray, ...]:
-    A, B, M = system.A, system.B, system.M
+    A, B, M = kernels.prepare(system.A), system.B, system.M
     k = B.shape[1]
     if system.X0 is None:
         X = np.zeros(B.shape, dtype=B.dtype)

@@ -5,9 +5,14 @@ solution and residual updates and the residual norm in one pass, the sparse
 product and the curvature ``pᵀ A p`` in another. Rows are cut in fixed
 chunks, so reductions are summed in the same order whatever the number of
 threads, and results do not depend on it.
+
+Every kernel is built twice, serial and multithreaded: starting the threads
+costs tens of microseconds, more than a small problem's whole pass.
 """
 
 from __future__ import annotations
+
+import types
 
 import numba
 import numpy as np
@@ -15,7 +20,28 @@ import numpy as np
 from linalg._core.operators import Operator, SparseOperator
 
 CHUNK = 4096
-_jit = numba.njit(parallel=True, cache=True, nogil=True)
+# Below this many rows a pass runs on one thread (measured crossover ~ 2**15).
+THREADED_ROWS = 1 << 15
+
+
+class _Kernel:
+    """One kernel, compiled serial and multithreaded; the call picks by row count."""
+
+    def __init__(self, function: types.FunctionType) -> None:
+        self.serial = numba.njit(cache=True, nogil=True)(function)
+        # A renamed copy, so Numba's on-disk cache keeps the two builds apart.
+        twin = types.FunctionType(
+            function.__code__, function.__globals__, function.__name__ + "_threaded"
+        )
+        twin.__qualname__ = function.__qualname__ + "_threaded"
+        self.threaded = numba.njit(parallel=True, cache=True, nogil=True)(twin)
+
+    def __call__(self, *arrays: np.ndarray):
+        rows = arrays[0].shape[0]
+        return (self.threaded if rows >= THREADED_ROWS else self.serial)(*arrays)
+
+
+_jit = _Kernel
 
 
 @numba.njit(inline="always")
@@ -114,19 +140,46 @@ def _csr_matmat_dot(indptr, indices, data, P, Q):
     return partial.sum(axis=0)
 
 
+class UnsignedCSR(Operator):
+    """A square CSR matrix with unsigned 32-bit indices, for the fused product.
+
+    Numba tests every signed index for wrap-around (``a[-1]``); with unsigned
+    indices it does not, and the sparse product runs ~1.4x faster.
+    """
+
+    def __init__(self, csr) -> None:
+        super().__init__(csr.shape, csr.dtype)
+        self.indptr = csr.indptr.astype(np.uint64 if csr.nnz >= 2**32 else np.uint32)
+        self.indices = csr.indices.astype(np.uint32)
+        self.data = csr.data
+
+    def _matmat(self, V):
+        V = np.ascontiguousarray(V)
+        out = np.empty((self.shape[0], V.shape[1]), dtype=np.result_type(self.dtype, V.dtype))
+        _csr_matmat_dot(self.indptr, self.indices, self.data, V, out)
+        return out
+
+
 class NumbaCGKernels:
     """CG vector operations fused into single passes (see the module docstring)."""
 
     @staticmethod
+    def prepare(A: Operator) -> Operator:
+        """The operator as the kernels read it fastest: square CSR -> :class:`UnsignedCSR`."""
+        square = A.shape[0] == A.shape[1] < 2**32
+        if isinstance(A, SparseOperator) and A.A.format == "csr" and square:
+            return UnsignedCSR(A.A)
+        return A
+
+    @staticmethod
     def matmul_dot(A: Operator, P: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``Q = A P`` and the column dots ``pᵀ q``; fused for a square CSR matrix."""
-        if isinstance(A, SparseOperator) and A.A.format == "csr" and A.shape[0] == A.shape[1]:
-            csr = A.A
+        """``Q = A P`` and the column dots ``pᵀ q``; fused for an :class:`UnsignedCSR`."""
+        if isinstance(A, UnsignedCSR):
             Q = np.empty_like(P)
             if P.shape[1] == 1:
-                pq = _csr_matvec_dot(csr.indptr, csr.indices, csr.data, P[:, 0], Q[:, 0])
+                pq = _csr_matvec_dot(A.indptr, A.indices, A.data, P[:, 0], Q[:, 0])
             else:
-                pq = _csr_matmat_dot(csr.indptr, csr.indices, csr.data, P, Q)
+                pq = _csr_matmat_dot(A.indptr, A.indices, A.data, P, Q)
             return Q, pq
         Q = np.ascontiguousarray(A.matmat(P), dtype=P.dtype)
         return Q, _column_dots(P, Q)

@@ -3,6 +3,7 @@ bring it to NumPy, and hand the answer back in the caller's array type."""
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -155,3 +156,45 @@ def callback_caller(callback: Callable | None, system: LinearSystem) -> Callable
         callback(to_caller(X[:, 0] if system.vector else X, system.kind))
 
     return call
+
+
+def by_column(
+    solve: Callable[[int, Callable | None], tuple], X: np.ndarray, report: Callable | None
+) -> list[list]:
+    """Run ``solve(j, watch)`` for every column ``j`` of ``X``, one after another.
+
+    ``solve`` returns ``(x_j, *outcome)``; ``x_j`` is stored in ``X[:, j]`` and
+    the outcomes are returned transposed, one list per field. ``watch`` (None
+    without a callback) takes the current ``x_j`` and reports the whole ``X``.
+    """
+    outcomes = []
+    for j in range(X.shape[1]):
+        watch = None if report is None else _watcher(report, X, j)
+        x, *outcome = solve(j, watch)
+        X[:, j] = x
+        outcomes.append(outcome)
+    return [list(field) for field in zip(*outcomes, strict=True)]
+
+
+def _watcher(report: Callable, X: np.ndarray, j: int) -> Callable:
+    def watch(x: np.ndarray) -> None:
+        X[:, j] = x
+        report(X)
+
+    return watch
+
+
+def stack_histories(histories: list[list[float]]) -> np.ndarray:
+    """Per-column histories as one ``(longest, k)`` array, each padded with its last value."""
+    length = max(len(h) for h in histories)
+    return np.array([h + [h[-1]] * (length - len(h)) for h in histories]).T
+
+
+def dot(a: np.ndarray, b: np.ndarray) -> float:
+    """``aᵀ b`` of two vectors, accumulated in float64."""
+    return float(np.einsum("i,i->", a, b, dtype=np.float64))
+
+
+def norm(a: np.ndarray) -> float:
+    """``||a||`` of a vector, accumulated in float64."""
+    return math.sqrt(dot(a, a))

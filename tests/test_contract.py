@@ -20,7 +20,7 @@ import scipy.sparse as sp
 
 from linalg import solvers
 
-from conftest import poisson2d
+from conftest import poisson2d, spd_matrix
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,18 @@ def _check_solution(result, inputs):
     np.testing.assert_allclose(A @ np.asarray(result.x), b, rtol=1e-6, atol=1e-6)
 
 
+def _check_least_squares(result, inputs):
+    A, b = np.asarray(inputs["A"]), np.asarray(inputs["b"])
+    expected = np.linalg.lstsq(A, b, rcond=None)[0]
+    np.testing.assert_allclose(np.asarray(result.x), expected, rtol=1e-6, atol=1e-8)
+
+
+def _check_inverse(result, inputs):
+    A = np.asarray(inputs["A"])
+    v = np.arange(1.0, len(A) + 1)
+    np.testing.assert_allclose(result.matvec(v), np.linalg.solve(A, v), rtol=1e-10)
+
+
 def _check_jacobi(result, inputs):
     A = np.asarray(inputs["A"])
     np.testing.assert_allclose(result.matvec(np.ones(len(A))), 1.0 / np.diag(A))
@@ -55,6 +67,38 @@ TABLE = [
         lambda rng: {"A": _spd(rng, 16), "b": rng.standard_normal(16), "rtol": 1e-10},
         _check_solution,
         ("A", "b"),
+    ),
+    Entry(
+        "solvers.minres",
+        solvers.minres,
+        lambda rng: {"A": _spd(rng, 16) - 1.0 * np.eye(16), "b": rng.standard_normal(16)}
+        | {"rtol": 1e-10},
+        _check_solution,
+        ("A", "b"),
+    ),
+    Entry(
+        "solvers.gmres",
+        solvers.gmres,
+        lambda rng: {"A": _spd(rng, 16) + np.triu(np.ones((16, 16)), 1)}
+        | {"b": rng.standard_normal(16), "rtol": 1e-10},
+        _check_solution,
+        ("A", "b"),
+    ),
+    Entry(
+        "solvers.lsqr",
+        solvers.lsqr,
+        lambda rng: {"A": rng.standard_normal((20, 6)), "b": rng.standard_normal(20)}
+        | {"atol": 1e-12, "btol": 1e-12},
+        _check_least_squares,
+        ("A", "b"),
+    ),
+    Entry(
+        # a dense pattern has no fill to drop: IC(0) is the exact Cholesky factor
+        "solvers.ichol",
+        solvers.ichol,
+        lambda rng: {"A": spd_matrix(rng, 16)},
+        _check_inverse,
+        ("A",),
     ),
     Entry(
         "solvers.jacobi",

@@ -95,7 +95,7 @@ class CGManyRightHandSides:
     params = (["linalg", "scipy"],)
     param_names = ("impl",)
     number = 1
-    repeat = (3, 5, 120.0)
+    repeat = (1, 3, 60.0)
     warmup_time = 0.0
     timeout = 900
 

@@ -150,3 +150,13 @@ def test_sparse_integers_are_promoted_without_touching_the_input():
     op = as_operator(A)
     assert op.dtype == np.float64
     assert A.dtype == np.int64
+
+
+def test_jax_roundtrip():
+    jnp = pytest.importorskip("jax.numpy")
+    from linalg.solvers import cg
+
+    A = jnp.asarray(np.diag([1.0, 2.0, 4.0]), dtype=jnp.float32)
+    res = cg(A, jnp.ones(3, dtype=jnp.float32), rtol=1e-6)
+    assert array_kind(res.x).library == "jax"
+    np.testing.assert_allclose(np.asarray(res.x), [1.0, 0.5, 0.25], rtol=1e-5)

@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
+from hypothesis import given
+from hypothesis import strategies as st
 
 import linalg
 from linalg.solvers import cg, jacobi
@@ -196,3 +198,20 @@ def test_shape_mismatch_names_both():
         cg(np.eye(3), np.ones(4))
     with pytest.raises(ValueError, match="A must be square"):
         cg(np.ones((3, 2)), np.ones(3))
+
+
+@given(
+    n=st.integers(1, 30),
+    k=st.integers(1, 4),
+    log_cond=st.floats(0.0, 4.0),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_property_every_column_meets_its_tolerance(n, k, log_cond, seed):
+    rng = np.random.default_rng(seed)
+    A = spd_matrix(rng, n, cond=10.0**log_cond)
+    B = rng.standard_normal((n, k))
+    res = cg(A, B, rtol=1e-9, maxiter=20 * n + 20)
+    true = np.linalg.norm(B - A @ res.x, axis=0)
+    assert res.converged.all()
+    assert (true <= 1e-8 * np.linalg.norm(B, axis=0)).all()
+    np.testing.assert_allclose(res.residual_norm, true, rtol=0.5, atol=1e-9)

@@ -105,7 +105,7 @@ def gmres(
     Examples
     --------
     >>> import numpy as np
-    >>> from linalg.solvers.gmres import gmres
+    >>> from linalg.solvers import gmres
     >>> A = np.array([[3.0, 1.0], [-1.0, 2.0]])
     >>> res = gmres(A, np.array([1.0, 2.0]), rtol=1e-10)
     >>> res.converged, np.allclose(A @ res.x, [1.0, 2.0])

@@ -147,7 +147,7 @@ def lsqr(
     Examples
     --------
     >>> import numpy as np
-    >>> from linalg.solvers.lsqr import lsqr
+    >>> from linalg.solvers import lsqr
     >>> A = np.array([[1.0, 0.0], [1.0, 1.0], [1.0, 2.0]])
     >>> res = lsqr(A, np.array([1.0, 2.0, 2.0]), atol=1e-10, btol=1e-10)
     >>> res.info["stop_reason"], np.allclose(res.x, [7 / 6, 1 / 2])

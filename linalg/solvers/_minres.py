@@ -130,7 +130,7 @@ def minres(
     Examples
     --------
     >>> import numpy as np
-    >>> from linalg.solvers.minres import minres
+    >>> from linalg.solvers import minres
     >>> A = np.array([[2.0, 1.0], [1.0, -3.0]])  # symmetric indefinite
     >>> res = minres(A, np.array([1.0, 2.0]), rtol=1e-10)
     >>> res.converged, np.allclose(A @ res.x, [1.0, 2.0])

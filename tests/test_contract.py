@@ -71,24 +71,29 @@ TABLE = [
     Entry(
         "solvers.minres",
         solvers.minres,
-        lambda rng: {"A": _spd(rng, 16) - 1.0 * np.eye(16), "b": rng.standard_normal(16)}
-        | {"rtol": 1e-10},
+        lambda rng: (
+            {"A": _spd(rng, 16) - 1.0 * np.eye(16), "b": rng.standard_normal(16)} | {"rtol": 1e-10}
+        ),
         _check_solution,
         ("A", "b"),
     ),
     Entry(
         "solvers.gmres",
         solvers.gmres,
-        lambda rng: {"A": _spd(rng, 16) + np.triu(np.ones((16, 16)), 1)}
-        | {"b": rng.standard_normal(16), "rtol": 1e-10},
+        lambda rng: (
+            {"A": _spd(rng, 16) + np.triu(np.ones((16, 16)), 1)}
+            | {"b": rng.standard_normal(16), "rtol": 1e-10}
+        ),
         _check_solution,
         ("A", "b"),
     ),
     Entry(
         "solvers.lsqr",
         solvers.lsqr,
-        lambda rng: {"A": rng.standard_normal((20, 6)), "b": rng.standard_normal(20)}
-        | {"atol": 1e-12, "btol": 1e-12},
+        lambda rng: (
+            {"A": rng.standard_normal((20, 6)), "b": rng.standard_normal(20)}
+            | {"atol": 1e-12, "btol": 1e-12}
+        ),
         _check_least_squares,
         ("A", "b"),
     ),

@@ -14,11 +14,12 @@ solvers
 from linalg import solvers
 from linalg._core.config import config_context, get_config
 from linalg._core.engines import engines
-from linalg._core.results import ConvergenceWarning, LinAlgError, SolveResult
+from linalg._core.results import ConvergenceWarning, EstimateResult, LinAlgError, SolveResult
 from linalg._version import __version__
 
 __all__ = [
     "ConvergenceWarning",
+    "EstimateResult",
     "LinAlgError",
     "SolveResult",
     "__version__",

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ConvergenceWarning", "LinAlgError", "SolveResult"]
+__all__ = ["ConvergenceWarning", "EstimateResult", "LinAlgError", "SolveResult"]
 
 
 class ConvergenceWarning(UserWarning):
@@ -67,3 +67,27 @@ class SolveResult:
             f"converged={self.converged!r}, n_iter={self.n_iter!r}, "
             f"residual_norm={self.residual_norm!r}, info={self.info!r})"
         )
+
+
+@dataclass(frozen=True)
+class EstimateResult:
+    """A randomized estimate and how far to trust it.
+
+    Attributes
+    ----------
+    estimate : float or array
+        The estimate (a trace is a float; a diagonal is an array in the
+        caller's array type).
+    std_error : float or array
+        The estimated standard error of ``estimate`` (same shape), from the
+        spread of the independent samples that make it.
+    n_matvecs : int
+        Products with the operator that were spent.
+    info : dict
+        Method-specific details (the method, the split of matvecs, ...).
+    """
+
+    estimate: Any
+    std_error: Any
+    n_matvecs: int
+    info: dict[str, Any] = field(default_factory=dict)

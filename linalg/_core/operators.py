@@ -98,28 +98,9 @@ class Operator:
         return f"<{m}x{n} {type(self).__name__} with dtype={self.dtype}>"
 
 
-class DenseOperator(Operator):
-    """A dense matrix."""
-
-    def __init__(self, A: np.ndarray) -> None:
-        super().__init__(A.shape, A.dtype)
-        self.A = A
-
-    def _matvec(self, v):
-        return self.A @ v
-
-    def _matmat(self, V):
-        return self.A @ V
-
-    def _rmatvec(self, v):
-        return self.A.T @ v
-
-    def _rmatmat(self, V):
-        return self.A.T @ V
-
-
-class SparseOperator(Operator):
-    """A SciPy sparse matrix or array in CSR or CSC format."""
+class MatrixOperator(Operator):
+    """A matrix that multiplies with ``@``: a NumPy array, or a SciPy sparse
+    matrix or array in CSR or CSC format."""
 
     def __init__(self, A: Any) -> None:
         super().__init__(A.shape, A.dtype)
@@ -128,14 +109,12 @@ class SparseOperator(Operator):
     def _matvec(self, v):
         return self.A @ v
 
-    def _matmat(self, V):
-        return self.A @ V
+    _matmat = _matvec
 
     def _rmatvec(self, v):
         return self.A.T @ v
 
-    def _rmatmat(self, V):
-        return self.A.T @ V
+    _rmatmat = _rmatvec
 
 
 class LinearOperatorAdapter(Operator):
@@ -234,7 +213,7 @@ def as_operator(
         return _sparse_operator(A, name)
     if isinstance(A, np.ndarray) or (hasattr(A, "__array__") and not hasattr(A, "matvec")):
         arr = as_float_array(A, name, ndim=2)
-        return DenseOperator(arr)
+        return MatrixOperator(arr)
     if hasattr(A, "shape") and hasattr(A, "matvec"):
         op_dtype = getattr(A, "dtype", None)
         op_dtype = float_dtype(op_dtype, name) if op_dtype is not None else np.dtype(np.float64)
@@ -255,7 +234,7 @@ def is_sparse(A: Any) -> bool:
     return type(A).__module__.startswith("scipy.sparse") and hasattr(A, "format")
 
 
-def _sparse_operator(A: Any, name: str) -> SparseOperator:
+def _sparse_operator(A: Any, name: str) -> MatrixOperator:
     if len(A.shape) != 2:
         raise ValueError(f"{name} must be 2-D, got shape {A.shape}")
     if A.shape[0] == 0 or A.shape[1] == 0:
@@ -266,4 +245,4 @@ def _sparse_operator(A: Any, name: str) -> SparseOperator:
     if A.dtype != dtype:
         A = A.astype(dtype)
     check_finite(A.data, name)
-    return SparseOperator(A)
+    return MatrixOperator(A)

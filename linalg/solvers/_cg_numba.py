@@ -17,7 +17,7 @@ import types
 import numba
 import numpy as np
 
-from linalg._core.operators import Operator, SparseOperator
+from linalg._core.operators import MatrixOperator, Operator, is_sparse
 
 CHUNK = 4096
 # Below this many rows a pass runs on one thread (measured crossover ~ 2**15).
@@ -167,7 +167,7 @@ class NumbaCGKernels:
     def prepare(A: Operator) -> Operator:
         """The operator as the kernels read it fastest: square CSR -> :class:`UnsignedCSR`."""
         square = A.shape[0] == A.shape[1] < 2**32
-        if isinstance(A, SparseOperator) and A.A.format == "csr" and square:
+        if isinstance(A, MatrixOperator) and is_sparse(A.A) and A.A.format == "csr" and square:
             return UnsignedCSR(A.A)
         return A
 

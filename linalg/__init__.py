@@ -6,12 +6,15 @@ this package loads no optional library.
 
 Families
 --------
+curvature
+    Inverse-Hessian vector products (M-FAC dense and sliding window,
+    Woodbury, CG and LiSSA on an hvp callable) and Hutchinson estimators.
 solvers
     Krylov solvers (cg with many right-hand sides, minres, gmres, lsqr) and
     preconditioners (jacobi, ichol).
 """
 
-from linalg import solvers
+from linalg import curvature, solvers
 from linalg._core.config import config_context, get_config
 from linalg._core.engines import engines
 from linalg._core.results import ConvergenceWarning, EstimateResult, LinAlgError, SolveResult
@@ -24,6 +27,7 @@ __all__ = [
     "SolveResult",
     "__version__",
     "config_context",
+    "curvature",
     "engines",
     "get_config",
     "solvers",

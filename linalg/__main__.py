@@ -16,7 +16,7 @@ import scipy
 import linalg
 from linalg._core.tour import TourRow
 
-FAMILIES = ("solvers",)
+FAMILIES = ("solvers", "curvature")
 
 
 def _print_engines() -> None:

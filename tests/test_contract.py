@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from linalg import solvers
+from linalg import curvature, solvers
 
 from conftest import poisson2d, spd_matrix
 
@@ -58,6 +58,37 @@ def _check_inverse(result, inputs):
 def _check_jacobi(result, inputs):
     A = np.asarray(inputs["A"])
     np.testing.assert_allclose(result.matvec(np.ones(len(A))), 1.0 / np.diag(A))
+
+
+def _fisher(G, damping):
+    G = np.asarray(G, dtype=np.float64)
+    return damping * np.eye(G.shape[1]) + G.T @ G / G.shape[0]
+
+
+def _check_dense_ihvp(result, inputs):
+    v = np.linspace(-1.0, 1.0, result.dim)
+    expected = np.linalg.solve(_fisher(inputs["grads"], inputs["damping"]), v)
+    np.testing.assert_allclose(result.solve(v), expected, rtol=1e-9)
+
+
+def _check_damped_solve(result, inputs):
+    H, v = _spd(None, 16), np.asarray(inputs["v"])
+    expected = np.linalg.solve(H + inputs["damping"] * np.eye(16), v)
+    np.testing.assert_allclose(np.asarray(result.x), expected, rtol=1e-5)
+
+
+def _check_woodbury(result, inputs):
+    U, v = np.asarray(inputs["U"]), np.asarray(inputs["v"])
+    expected = np.linalg.solve(np.diag(inputs["diag"]) + U @ U.T, v)
+    np.testing.assert_allclose(np.asarray(result), expected, rtol=1e-10)
+
+
+def _check_diagonal_estimate(result, inputs):
+    np.testing.assert_allclose(result.estimate, np.diag(inputs["matvec"]), rtol=1e-12)
+
+
+def _hvp(v):
+    return _spd(None, 16) @ v
 
 
 TABLE = [
@@ -104,6 +135,52 @@ TABLE = [
         lambda rng: {"A": spd_matrix(rng, 16)},
         _check_inverse,
         ("A",),
+    ),
+    Entry(
+        "curvature.DenseIHVP",
+        curvature.DenseIHVP,
+        lambda rng: {"grads": rng.standard_normal((6, 20)), "damping": 0.1},
+        _check_dense_ihvp,
+        ("grads",),
+    ),
+    Entry(
+        "curvature.woodbury_solve",
+        curvature.woodbury_solve,
+        lambda rng: {
+            "U": rng.standard_normal((12, 3)),
+            "v": rng.standard_normal(12),
+            "diag": np.linspace(1.0, 2.0, 12),
+        },
+        _check_woodbury,
+        ("U", "v"),
+    ),
+    Entry(
+        "curvature.ihvp_cg",
+        lambda v, **kw: curvature.ihvp_cg(_hvp, v, **kw),
+        lambda rng: {"v": rng.standard_normal(16), "damping": 0.5, "rtol": 1e-10},
+        _check_damped_solve,
+        ("v",),
+    ),
+    Entry(
+        "curvature.ihvp_lissa",
+        lambda v, **kw: curvature.ihvp_lissa(_hvp, v, **kw),
+        lambda rng: {
+            "v": rng.standard_normal(16),
+            "damping": 0.5,
+            "scale": 10.0,
+            "depth": 2000,
+            "rtol": 1e-9,
+        },
+        _check_damped_solve,
+        ("v",),
+    ),
+    Entry(
+        # a diagonal matrix: the Rademacher estimator is exact
+        "curvature.hutchinson_diag",
+        curvature.hutchinson_diag,
+        lambda rng: {"matvec": np.diag(rng.uniform(1.0, 2.0, 10)), "n_matvecs": 4},
+        _check_diagonal_estimate,
+        ("matvec",),
     ),
     Entry(
         "solvers.jacobi",

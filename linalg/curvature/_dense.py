@@ -158,7 +158,7 @@ class DenseIHVP:
     Examples
     --------
     >>> import numpy as np
-    >>> from linalg.curvature._dense import DenseIHVP
+    >>> from linalg.curvature import DenseIHVP
     >>> rng = np.random.default_rng(0)
     >>> G = rng.standard_normal((8, 100))
     >>> F = 0.1 * np.eye(100) + G.T @ G / 8
@@ -239,7 +239,7 @@ class DenseIHVP:
         Examples
         --------
         >>> import numpy as np
-        >>> from linalg.curvature._dense import DenseIHVP
+        >>> from linalg.curvature import DenseIHVP
         >>> ihvp = DenseIHVP(np.array([[3.0, 4.0]]), damping=1.0, scale="sum")
         >>> ihvp.solve(np.array([[3.0, 4.0], [4.0, -3.0]]))  # eigenvalues 26 and 1
         array([[ 0.11538462,  0.15384615],
@@ -263,7 +263,7 @@ class DenseIHVP:
         Examples
         --------
         >>> import numpy as np
-        >>> from linalg.curvature._dense import DenseIHVP
+        >>> from linalg.curvature import DenseIHVP
         >>> ihvp = DenseIHVP(np.array([[3.0, 4.0]]), damping=1.0)
         >>> ihvp.matvec(np.array([3.0, 4.0]))
         array([ 78., 104.])
@@ -284,7 +284,7 @@ class DenseIHVP:
         Examples
         --------
         >>> import numpy as np
-        >>> from linalg.curvature._dense import DenseIHVP
+        >>> from linalg.curvature import DenseIHVP
         >>> ihvp = DenseIHVP(np.array([[3.0, 4.0]]), damping=1.0, scale="sum")
         >>> ihvp.inv_diag()  # F = I + g gᵀ: 1 − g_i² / 26
         array([0.65384615, 0.38461538])
@@ -314,7 +314,7 @@ class DenseIHVP:
         Examples
         --------
         >>> import numpy as np
-        >>> from linalg.curvature._dense import DenseIHVP
+        >>> from linalg.curvature import DenseIHVP
         >>> ihvp = DenseIHVP(np.array([[3.0, 4.0]]), damping=1.0, scale="sum")
         >>> round(ihvp.inv_entry(0, 1), 10)  # − 12 / 26
         -0.4615384615
@@ -336,7 +336,7 @@ class DenseIHVP:
         Examples
         --------
         >>> import numpy as np
-        >>> from linalg.curvature._dense import DenseIHVP
+        >>> from linalg.curvature import DenseIHVP
         >>> ihvp = DenseIHVP(np.array([[3.0, 4.0]]), damping=1.0, scale="sum")
         >>> import math
         >>> math.isclose(ihvp.logdet(), math.log(26.0))  # F = I + g gᵀ, ‖g‖² = 25
@@ -359,7 +359,7 @@ class DenseIHVP:
         Examples
         --------
         >>> import numpy as np
-        >>> from linalg.curvature._dense import DenseIHVP
+        >>> from linalg.curvature import DenseIHVP
         >>> op = DenseIHVP(np.array([[3.0, 4.0]]), damping=1.0).as_linear_operator()
         >>> op.shape, np.allclose(op @ np.array([4.0, -3.0]), [4.0, -3.0])
         ((2, 2), True)

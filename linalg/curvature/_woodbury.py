@@ -75,7 +75,7 @@ class WoodburySolver(Operator):
     Examples
     --------
     >>> import numpy as np
-    >>> from linalg.curvature._woodbury import WoodburySolver
+    >>> from linalg.curvature import WoodburySolver
     >>> U = np.array([[1.0], [1.0]])
     >>> inv = WoodburySolver(U, diag=1.0)  # (I + U Uᵀ)⁻¹ = [[2, -1], [-1, 2]] / 3
     >>> inv.solve(np.array([3.0, 0.0]))
@@ -151,7 +151,7 @@ class WoodburySolver(Operator):
         Examples
         --------
         >>> import numpy as np
-        >>> from linalg.curvature._woodbury import woodbury
+        >>> from linalg.curvature import woodbury
         >>> inv = woodbury(np.ones((3, 1)), diag=np.array([1.0, 2.0, 4.0]))
         >>> x = inv.solve(np.eye(3))
         >>> np.allclose(x, np.linalg.inv(np.diag([1.0, 2.0, 4.0]) + np.ones((3, 3))))
@@ -195,7 +195,7 @@ def woodbury(U: Any, *, diag: Any, C: Any = None) -> WoodburySolver:
     Examples
     --------
     >>> import numpy as np
-    >>> from linalg.curvature._woodbury import woodbury
+    >>> from linalg.curvature import woodbury
     >>> rng = np.random.default_rng(0)
     >>> U = rng.standard_normal((50, 3))
     >>> inv = woodbury(U, diag=0.5, C=np.diag([1.0, 2.0, 3.0]))
@@ -245,7 +245,7 @@ def woodbury_solve(U: Any, v: Any, *, diag: Any, C: Any = None) -> Any:
     Examples
     --------
     >>> import numpy as np
-    >>> from linalg.curvature._woodbury import woodbury_solve
+    >>> from linalg.curvature import woodbury_solve
     >>> U = np.array([[1.0], [1.0]])
     >>> woodbury_solve(U, np.array([3.0, 0.0]), diag=1.0)  # (I + U Uᵀ) x = v
     array([ 2., -1.])

@@ -27,8 +27,17 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
+import scipy.linalg
 
-__all__ = ["REFERENCE_KERNELS", "CholeskyKernels", "append", "delete_first", "downdate", "update"]
+__all__ = [
+    "REFERENCE_KERNELS",
+    "CholeskyKernels",
+    "append",
+    "delete_first",
+    "downdate",
+    "solve",
+    "update",
+]
 
 
 class CholeskyKernels(NamedTuple):
@@ -51,14 +60,17 @@ class CholeskyKernels(NamedTuple):
         column of ``R``. Returns the squared new diagonal entry ``d²``; its
         root is stored when ``d² > 0``, else 0 (a breakdown, for the caller
         to handle).
+    solve : callable
+        ``solve(R, B) -> X`` with ``Rᵀ R X = B`` for ``B`` of shape ``(n, k)``.
 
-    ``x`` and ``c`` are never modified.
+    ``x``, ``c`` and ``B`` are never modified.
     """
 
     update: Callable[[np.ndarray, np.ndarray], None]
     downdate: Callable[[np.ndarray, np.ndarray], bool]
     delete_first: Callable[[np.ndarray], None]
     append: Callable[[np.ndarray, np.ndarray], float]
+    solve: Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 def _rotate_in(R: np.ndarray, x: np.ndarray, shift: int) -> None:
@@ -127,6 +139,11 @@ def append(R: np.ndarray, c: np.ndarray) -> float:
     return d2
 
 
+def solve(R: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """``X`` with ``Rᵀ R X = B``; see module."""
+    return scipy.linalg.cho_solve((R, False), B, check_finite=False)
+
+
 REFERENCE_KERNELS = CholeskyKernels(
-    update=update, downdate=downdate, delete_first=delete_first, append=append
+    update=update, downdate=downdate, delete_first=delete_first, append=append, solve=solve
 )

@@ -110,6 +110,33 @@ def _append(R, c):
     return d2
 
 
+@numba.njit(cache=True)
+def _backward(R, y):
+    """``x`` with ``R x = y``, row by row (contiguous rows of ``R``)."""
+    n = y.size
+    x = np.empty(n)
+    for i in range(n - 1, -1, -1):
+        row = R[i, i:n]
+        s = y[i]
+        for j in range(1, n - i):
+            s -= row[j] * x[i + j]
+        x[i] = s / row[0]
+    return x
+
+
+@numba.njit(cache=True)
+def _solve(R, B):
+    """``X`` with ``Rᵀ R X = B``: on one core, with no BLAS threads to wake."""
+    X = np.empty((B.shape[0], B.shape[1]))
+    for j in range(B.shape[1]):
+        X[:, j] = _backward(R, _forward(R, B[:, j]))
+    return X
+
+
 NUMBA_KERNELS = CholeskyKernels(
-    update=_update, downdate=_downdate, delete_first=_delete_first, append=_append
+    update=_update,
+    downdate=_downdate,
+    delete_first=_delete_first,
+    append=_append,
+    solve=_solve,
 )

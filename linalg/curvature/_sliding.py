@@ -260,7 +260,7 @@ class SlidingWindowIHVP(Operator):
         R = self._factor()
         projected = (self._G[:m] @ X.T).astype(np.float64)[age]
         weights = np.empty_like(projected)
-        weights[age] = scipy.linalg.cho_solve((R.T, True), projected, check_finite=False)
+        weights[age] = self._kernels.solve(R, projected)
         Y = X - weights.T.astype(self.dtype) @ self._G[:m]
         Y *= self.dtype.type(1.0 / self.damping)
         return Y

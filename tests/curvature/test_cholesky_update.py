@@ -141,3 +141,17 @@ def test_numba_agrees_with_reference(operation, rng):
             getattr(k, operation)(R, x.copy())
         results.append(R)
     np.testing.assert_allclose(results[1], results[0], rtol=0, atol=1e-13 * np.abs(R0).max())
+
+
+@pytest.mark.parametrize("k", [1, 3])
+@pytest.mark.parametrize("n", SIZES)
+def test_solve(n, k, engine, rng):
+    C, _ = problem(rng, n)
+    R = upper(C)
+    B = rng.standard_normal((n, k))
+    B_before, R_before = B.copy(), R.copy()
+    X = kernels(engine).solve(R, B)
+    np.testing.assert_allclose(C @ X, B, rtol=1e-9, atol=1e-9 * np.abs(B).max())
+    np.testing.assert_allclose(X, np.linalg.solve(C, B), rtol=1e-9, atol=1e-12)
+    np.testing.assert_array_equal(B, B_before)
+    np.testing.assert_array_equal(R, R_before)

@@ -9,12 +9,15 @@ Families
 curvature
     Inverse-Hessian vector products (M-FAC dense and sliding window,
     Woodbury, CG and LiSSA on an hvp callable) and Hutchinson estimators.
+kron
+    Kronecker-factored curvature: K-FAC, EK-FAC, Shampoo and inverse p-th
+    roots, nearest Kronecker product, rank-one inverse updates, Fisher-weighted SVD.
 solvers
     Krylov solvers (cg with many right-hand sides, minres, gmres, lsqr) and
     preconditioners (jacobi, ichol).
 """
 
-from linalg import curvature, solvers
+from linalg import curvature, kron, solvers
 from linalg._core.config import config_context, get_config
 from linalg._core.engines import engines
 from linalg._core.results import ConvergenceWarning, EstimateResult, LinAlgError, SolveResult
@@ -30,5 +33,6 @@ __all__ = [
     "curvature",
     "engines",
     "get_config",
+    "kron",
     "solvers",
 ]

@@ -16,7 +16,7 @@ import scipy
 import linalg
 from linalg._core.tour import TourRow
 
-FAMILIES = ("solvers", "curvature")
+FAMILIES = ("solvers", "curvature", "kron")
 
 
 def _print_engines() -> None:

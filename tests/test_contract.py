@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from linalg import curvature, solvers
+from linalg import curvature, kron, solvers
 
 from conftest import poisson2d, spd_matrix
 
@@ -32,6 +32,7 @@ class Entry:
     make: Callable[[np.random.Generator], dict]
     check: Callable[[object, dict], None]
     arrays: tuple[str, ...]
+    batched: bool = False  # leading axes are a batch: extra dimensions are legal input
 
 
 def _spd(rng, n=12):
@@ -89,6 +90,25 @@ def _check_diagonal_estimate(result, inputs):
 
 def _hvp(v):
     return _spd(None, 16) @ v
+
+
+def _check_kron_matvec(result, inputs):
+    A, B, X = (np.asarray(inputs[k]) for k in ("A", "B", "X"))
+    expected = np.kron(A, B) @ X.reshape(-1, order="F")
+    np.testing.assert_allclose(np.asarray(result).reshape(-1, order="F"), expected, rtol=1e-10)
+
+
+def _check_inverse_root(result, inputs):
+    A = np.asarray(inputs["A"])
+    np.testing.assert_allclose(np.linalg.matrix_power(result, 2) @ A, np.eye(len(A)), atol=1e-8)
+
+
+def _check_nearest(result, inputs):
+    assert result.error < 1e-10
+
+
+def _check_fisher_svd(result, inputs):
+    assert result.L.shape == (6, 2) and result.R.shape == (2, 5) and 0.0 <= result.error < 1.0
 
 
 TABLE = [
@@ -183,6 +203,47 @@ TABLE = [
         ("matvec",),
     ),
     Entry(
+        "kron.kron_matvec",
+        kron.kron_matvec,
+        lambda rng: {
+            "A": rng.standard_normal((3, 4)),
+            "B": rng.standard_normal((5, 2)),
+            "X": rng.standard_normal((2, 4)),
+        },
+        _check_kron_matvec,
+        ("A", "B", "X"),
+    ),
+    Entry(
+        "kron.matrix_inverse_root",
+        lambda A, **kw: kron.matrix_inverse_root(A, 2, **kw),
+        lambda rng: {"A": spd_matrix(rng, 8)},
+        _check_inverse_root,
+        ("A",),
+        batched=True,
+    ),
+    Entry(
+        "kron.nearest_kronecker",
+        lambda M, **kw: kron.nearest_kronecker(M, (3, 4), (5, 2), **kw),
+        lambda rng: {"M": np.kron(rng.standard_normal((3, 4)), rng.standard_normal((5, 2)))},
+        _check_nearest,
+        ("M",),
+    ),
+    Entry(
+        "kron.InverseFactor",
+        kron.InverseFactor,
+        lambda rng: {"A": spd_matrix(rng, 16)},
+        _check_inverse,
+        ("A",),
+    ),
+    Entry(
+        "kron.fisher_weighted_svd",
+        lambda W, A, G, **kw: kron.fisher_weighted_svd(W, A, G, 2, **kw),
+        lambda rng: {"W": rng.standard_normal((6, 5)), "A": spd_matrix(rng, 5)}
+        | {"G": spd_matrix(rng, 6)},
+        _check_fisher_svd,
+        ("W", "A", "G"),
+    ),
+    Entry(
         "solvers.jacobi",
         solvers.jacobi,
         lambda rng: {"A": _spd(rng, 16)},
@@ -253,6 +314,8 @@ def test_read_only_and_non_contiguous_inputs_work(entry, rng):
 @pytest.mark.parametrize("bad", list(BAD_VALUES), ids=list(BAD_VALUES))
 @pytest.mark.parametrize("entry", TABLE, ids=IDS)
 def test_bad_arrays_get_an_error_naming_the_argument(entry, bad, rng):
+    if bad == "extra_dim" and entry.batched:
+        pytest.skip("extra dimensions make a batch of matrices for this routine")
     make_bad, error, match = BAD_VALUES[bad]
     for name in entry.arrays:
         inputs = entry.make(rng)

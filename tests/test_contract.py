@@ -238,8 +238,9 @@ TABLE = [
     Entry(
         "kron.fisher_weighted_svd",
         lambda W, A, G, **kw: kron.fisher_weighted_svd(W, A, G, 2, **kw),
-        lambda rng: {"W": rng.standard_normal((6, 5)), "A": spd_matrix(rng, 5)}
-        | {"G": spd_matrix(rng, 6)},
+        lambda rng: (
+            {"W": rng.standard_normal((6, 5)), "A": spd_matrix(rng, 5)} | {"G": spd_matrix(rng, 6)}
+        ),
         _check_fisher_svd,
         ("W", "A", "G"),
     ),

@@ -42,7 +42,7 @@ class Shampoo:
     eps, beta2
         As given.
     statistics : list of numpy.ndarray
-        ``L_1, ..., L_k``. They are float64 zeros until the first update, whose
+        The statistics ``L_1`` to ``L_k``, float64 zeros until the first update, whose
         dtype (float32 or float64) they keep from then on; later gradients are
         cast to it.
     n_updates : int
@@ -110,7 +110,9 @@ class Shampoo:
         self._roots = None
 
     def precondition(self, grad: Any) -> Any:
-        """Return ``grad ×_1 (L_1 + eps I)^(-1/(2k)) ... ×_k (L_k + eps I)^(-1/(2k))``.
+        """Return ``grad`` preconditioned along every axis ``i`` by ``(L_i + eps I)^(-1/(2k))``.
+
+        That is ``grad ×_1 (L_1 + eps I)^(-1/(2k)) ×_2 … ×_k (L_k + eps I)^(-1/(2k))``.
 
         Parameters
         ----------

@@ -98,6 +98,28 @@ def _check_kron_matvec(result, inputs):
     np.testing.assert_allclose(np.asarray(result).reshape(-1, order="F"), expected, rtol=1e-10)
 
 
+def _check_kron_solve(result, inputs):
+    A, B, X = (np.asarray(inputs[k]) for k in ("A", "B", "X"))
+    K = np.kron(A, B) + inputs["damping"] * np.eye(A.shape[0] * B.shape[0])
+    expected = np.linalg.solve(K, X.reshape(-1, order="F"))
+    np.testing.assert_allclose(np.asarray(result).reshape(-1, order="F"), expected, rtol=1e-10)
+
+
+def _check_kfac_factors(result, inputs):
+    a, g = np.asarray(inputs["activations"]), np.asarray(inputs["grad_outputs"])
+    np.testing.assert_allclose(result[0], a.T @ a / len(a), rtol=1e-12)
+    np.testing.assert_allclose(result[1], g.T @ g / len(g), rtol=1e-12)
+
+
+def _check_kfac(result, inputs):
+    A, G = np.asarray(inputs["A"]), np.asarray(inputs["G"])
+    V = np.arange(1.0, 1.0 + G.shape[0] * A.shape[0]).reshape(G.shape[0], A.shape[0])
+    expected = np.linalg.solve(G + 0.1 * np.eye(len(G)), V) @ np.linalg.inv(
+        A + 0.1 * np.eye(len(A))
+    )
+    np.testing.assert_allclose(result.solve(V), expected, rtol=1e-10)
+
+
 def _check_inverse_root(result, inputs):
     A = np.asarray(inputs["A"])
     np.testing.assert_allclose(np.linalg.matrix_power(result, 2) @ A, np.eye(len(A)), atol=1e-8)
@@ -212,6 +234,34 @@ TABLE = [
         },
         _check_kron_matvec,
         ("A", "B", "X"),
+    ),
+    Entry(
+        "kron.kron_solve",
+        kron.kron_solve,
+        lambda rng: (
+            {"A": spd_matrix(rng, 4), "B": spd_matrix(rng, 3)}
+            | {"X": rng.standard_normal((3, 4)), "damping": 0.1}
+        ),
+        _check_kron_solve,
+        ("A", "B", "X"),
+    ),
+    Entry(
+        "kron.kfac_factors",
+        kron.kfac_factors,
+        lambda rng: {
+            "activations": rng.standard_normal((9, 4)),
+            "grad_outputs": rng.standard_normal((9, 3)),
+        },
+        _check_kfac_factors,
+        ("activations", "grad_outputs"),
+    ),
+    Entry(
+        # damping 0.01 in "plain" mode adds sqrt(0.01) = 0.1 to each factor
+        "kron.KFAC",
+        lambda A, G, **kw: kron.KFAC(A, G, damping=0.01, damping_mode="plain", **kw),
+        lambda rng: {"A": spd_matrix(rng, 5), "G": spd_matrix(rng, 4)},
+        _check_kfac,
+        ("A", "G"),
     ),
     Entry(
         "kron.matrix_inverse_root",

@@ -19,8 +19,12 @@ __all__ = [
     "check_finite",
     "check_int",
     "check_real",
+    "check_symmetric",
     "result_dtype",
 ]
+
+# A matrix counts as symmetric when max|A - Aᵀ| <= SYMMETRY_RTOL * eps * max|A|.
+SYMMETRY_RTOL = 1e3
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -154,3 +158,27 @@ def check_callable(value: Any, name: str, *, allow_none: bool = True) -> Callabl
     if not callable(value):
         raise TypeError(f"{name} must be callable, got {type(value).__name__}")
     return value
+
+
+def check_symmetric(A: Any, name: str, *, rtol: float = SYMMETRY_RTOL) -> None:
+    """Raise ValueError unless ``A`` is symmetric to rounding.
+
+    ``A`` is a square array, a stack ``(..., n, n)`` of them (each matrix
+    judged against its own scale), or a SciPy sparse matrix. Symmetric means
+    ``max|A - Aᵀ| <= rtol * eps * max|A|``, with ``eps`` of ``A``'s dtype.
+    """
+    if A.shape[-1] != A.shape[-2]:
+        raise ValueError(f"{name} must be square, got shape {A.shape}")
+    if hasattr(A, "tocsr"):  # SciPy sparse: compare the stored entries
+        asymmetry = np.abs((A - A.T).data).max(initial=0.0)
+        scale = np.abs(A.data).max(initial=0.0)
+    else:
+        asymmetry = np.abs(A - np.swapaxes(A, -1, -2)).max(axis=(-2, -1))
+        scale = np.abs(A).max(axis=(-2, -1))
+    limit = rtol * np.finfo(A.dtype).eps * scale
+    if np.any(asymmetry > limit):
+        worst = np.max(asymmetry / np.maximum(scale, np.finfo(A.dtype).tiny))
+        raise ValueError(
+            f"{name} must be symmetric; max|{name} - {name}ᵀ| / max|{name}| = {worst:.3g} "
+            f"exceeds {rtol * np.finfo(A.dtype).eps:.3g} ({rtol:g} * eps)"
+        )

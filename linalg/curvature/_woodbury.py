@@ -9,7 +9,7 @@ import numpy as np
 from linalg._core.namespace import array_kind, common_kind, to_caller, to_numpy
 from linalg._core.operators import Operator
 from linalg._core.results import LinAlgError
-from linalg._core.validate import as_float_array, result_dtype
+from linalg._core.validate import as_float_array, check_symmetric, result_dtype
 
 __all__ = ["WoodburySolver", "woodbury", "woodbury_solve"]
 
@@ -291,14 +291,7 @@ def _check_middle(C: Any, r: int) -> np.ndarray:
     C = as_float_array(to_numpy(C, "C"), "C", ndim=2)
     if C.shape != (r, r):
         raise ValueError(f"C must be square of shape ({r}, {r}) (the columns of U), got {C.shape}")
-    scale = float(np.abs(C).max())
-    asymmetry = float(np.abs(C - C.T).max())
-    limit = _SYMMETRY_RTOL * np.finfo(C.dtype).eps * scale
-    if asymmetry > limit:
-        raise ValueError(
-            f"C must be symmetric; max|C - Cᵀ| = {asymmetry:.3g} exceeds {limit:.3g} "
-            f"({_SYMMETRY_RTOL:g} * eps * max|C|)"
-        )
+    check_symmetric(C, "C", rtol=_SYMMETRY_RTOL)
     return C
 
 

@@ -11,12 +11,10 @@ from linalg._core.namespace import common_kind, to_caller, to_numpy
 from linalg._core.operators import Operator
 from linalg._core.random import as_random_stream
 from linalg._core.results import LinAlgError
-from linalg._core.validate import as_float_array, check_int, check_real
+from linalg._core.validate import as_float_array, check_int, check_real, check_symmetric
 
 __all__ = ["InverseFactor", "spd_cholesky"]
 
-# A counts as symmetric when max|A - Aᵀ| <= _SYMMETRY_RTOL * eps * max|A|.
-_SYMMETRY_RTOL = 1e3
 # An update whose correction is this many times larger than the inverse it leaves
 # behind (cancellation) is followed by a refactorization at once.
 _CANCELLATION_LIMIT = 1e3
@@ -32,16 +30,7 @@ def spd_cholesky(A: np.ndarray, name: str) -> np.ndarray:
     Raises ValueError if ``A`` is not symmetric and LinAlgError, naming the
     remedy, if it is not positive definite.
     """
-    if A.shape[0] != A.shape[1]:
-        raise ValueError(f"{name} must be square, got shape {A.shape}")
-    scale = float(np.abs(A).max())
-    asymmetry = float(np.abs(A - A.T).max())
-    limit = _SYMMETRY_RTOL * np.finfo(A.dtype).eps * scale
-    if asymmetry > limit:
-        raise ValueError(
-            f"{name} must be symmetric; max|{name} - {name}ᵀ| = {asymmetry:.3g} exceeds "
-            f"{limit:.3g} ({_SYMMETRY_RTOL:g} * eps * max|{name}|)"
-        )
+    check_symmetric(A, name)
     (potrf,) = get_lapack_funcs(("potrf",), (A,))
     U, info = potrf(A, lower=False, clean=True)
     if info != 0:

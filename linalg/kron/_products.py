@@ -10,15 +10,12 @@ import numpy as np
 from linalg._core.engines import register, select
 from linalg._core.namespace import NUMPY, common_kind, to_caller, to_numpy
 from linalg._core.results import LinAlgError
-from linalg._core.validate import as_float_array, check_real, result_dtype
+from linalg._core.validate import as_float_array, check_real, check_symmetric, result_dtype
 
 __all__ = ["BlasKernels", "kron_matvec", "kron_solve"]
 
 for _operation in ("kron.kron_matvec", "kron.kron_solve", "kron.kfac", "kron.ekfac"):
     register(_operation, "reference", "linalg.kron._products:BlasKernels")
-
-# A factor counts as symmetric when max|A - Aᵀ| <= _SYMMETRY_RTOL * eps * max|A|.
-_SYMMETRY_RTOL = 1e3
 
 
 class BlasKernels:
@@ -64,16 +61,7 @@ def check_damping(damping: Any) -> float:
 def symmetric_factor(A: Any, name: str) -> np.ndarray:
     """Validate a square symmetric finite factor; returned as float32/float64."""
     A = as_float_array(to_numpy(A, name), name, ndim=2)
-    if A.shape[0] != A.shape[1]:
-        raise ValueError(f"{name} must be square, got shape {A.shape}")
-    scale = np.abs(A).max()
-    asymmetry = np.abs(A - A.T).max()
-    limit = _SYMMETRY_RTOL * np.finfo(A.dtype).eps * scale
-    if asymmetry > limit:
-        raise ValueError(
-            f"{name} must be symmetric; max|{name} - {name}ᵀ| = {asymmetry:.3g} exceeds "
-            f"{limit:.3g} ({_SYMMETRY_RTOL:g} * eps * max|{name}|)"
-        )
+    check_symmetric(A, name)
     return A
 
 

@@ -16,6 +16,7 @@ from linalg._core.validate import (
     check_bool,
     check_finite,
     check_real,
+    check_symmetric,
     float_dtype,
     result_dtype,
 )
@@ -30,8 +31,6 @@ register("solvers.ichol", "numba", "linalg.solvers._ichol_numba:NUMBA_KERNELS")
 _PIVOT_RTOL = {np.dtype(np.float32): 1e-6, np.dtype(np.float64): 1e-12}
 _FIRST_RESTART_SHIFT = 1e-3
 _MAX_TRIES = 30
-# A counts as symmetric when max|A - Aᵀ| <= _SYMMETRY_RTOL * eps * max|A|.
-_SYMMETRY_RTOL = 1e3
 
 
 class IncompleteCholesky(Operator):
@@ -259,24 +258,13 @@ def _symmetric_matrix(A: Any) -> sp.csr_array:
         raise ValueError(f"A is empty (shape {matrix.shape}); expected at least one entry")
     check_finite(matrix.data, "A")
     matrix.sum_duplicates()
-    _check_symmetric(matrix)
+    check_symmetric(matrix, "A")
     diagonal = matrix.diagonal()
     bad = np.flatnonzero(diagonal <= 0)
     if bad.size:
         i = bad[0]
         raise ValueError(f"A must have a positive diagonal; A[{i}, {i}] = {diagonal[i]}")
     return matrix
-
-
-def _check_symmetric(matrix: sp.csr_array) -> None:
-    scale = np.abs(matrix.data).max(initial=0.0)
-    asymmetry = np.abs((matrix - matrix.T).data).max(initial=0.0)
-    limit = _SYMMETRY_RTOL * np.finfo(matrix.dtype).eps * scale
-    if asymmetry > limit:
-        raise ValueError(
-            f"A must be symmetric; max|A - Aᵀ| = {asymmetry:.3g} exceeds {limit:.3g} "
-            f"({_SYMMETRY_RTOL:g} * eps * max|A|)"
-        )
 
 
 def _lower_columns(matrix: sp.csr_array) -> sp.csr_array:

@@ -160,3 +160,18 @@ def test_jax_roundtrip():
     res = cg(A, jnp.ones(3, dtype=jnp.float32), rtol=1e-6)
     assert array_kind(res.x).library == "jax"
     np.testing.assert_allclose(np.asarray(res.x), [1.0, 0.5, 0.25], rtol=1e-5)
+
+
+def test_check_symmetric_dense_batched_and_sparse():
+    from linalg._core.validate import check_symmetric
+
+    S = np.array([[2.0, 1.0], [1.0, 3.0]])
+    check_symmetric(S, "A")
+    check_symmetric(np.stack([S, 10 * S]), "A")
+    check_symmetric(sp.csr_array(S), "A")
+    bad = S + np.array([[0.0, 1e-6], [0.0, 0.0]])
+    for value in (bad, np.stack([S, bad]), sp.csr_array(bad)):
+        with pytest.raises(ValueError, match="A must be symmetric"):
+            check_symmetric(value, "A")
+    with pytest.raises(ValueError, match="A must be square"):
+        check_symmetric(np.ones((2, 3)), "A")

@@ -7,6 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class TourRow:
@@ -34,6 +36,12 @@ class TourRow:
     seconds: float
     engine: str
     note: str = ""
+
+
+def relative_error(x: Any, exact: Any) -> float:
+    """``‖x − exact‖ / ‖exact‖`` (Frobenius), in float64."""
+    x, exact = np.asarray(x, dtype=np.float64), np.asarray(exact, dtype=np.float64)
+    return float(np.linalg.norm(x - exact) / np.linalg.norm(exact))
 
 
 def timed(function: Callable[[], Any]) -> tuple[Any, float]:

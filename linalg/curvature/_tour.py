@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from linalg._core.tour import TourRow, timed
+from linalg._core.tour import TourRow, relative_error, timed
 from linalg.curvature import (
     DenseIHVP,
     SlidingWindowIHVP,
@@ -15,10 +15,6 @@ from linalg.curvature import (
     ihvp_lissa,
     woodbury_solve,
 )
-
-
-def _relative(x: np.ndarray, exact: np.ndarray) -> float:
-    return float(np.linalg.norm(x - exact) / np.linalg.norm(exact))
 
 
 def tour() -> Iterator[TourRow]:
@@ -35,7 +31,7 @@ def tour() -> Iterator[TourRow]:
     yield TourRow(
         "DenseIHVP(G).solve(v)",
         f"{size}: F⁻¹v",
-        _relative(x, exact),
+        relative_error(x, exact),
         seconds + solve_seconds,
         F.engine,
     )
@@ -43,7 +39,7 @@ def tour() -> Iterator[TourRow]:
     yield TourRow(
         "DenseIHVP(G).inv_diag()",
         f"{size}: diag(F⁻¹)",
-        _relative(diagonal, np.diag(np.linalg.inv(fisher))),
+        relative_error(diagonal, np.diag(np.linalg.inv(fisher))),
         seconds,
         F.engine,
     )
@@ -60,7 +56,7 @@ def tour() -> Iterator[TourRow]:
     yield TourRow(
         "SlidingWindowIHVP push + solve",
         f"{len(stream)} pushes, window {m}: F⁻¹v",
-        _relative(x, exact),
+        relative_error(x, exact),
         seconds,
         window.engine,
     )
@@ -68,7 +64,11 @@ def tour() -> Iterator[TourRow]:
     U, diag = G.T, np.full(d, damping)
     x, seconds = timed(lambda: woodbury_solve(U, v, diag=diag, C=np.eye(m) / m))
     yield TourRow(
-        "woodbury_solve", f"(D + U C Uᵀ) x = v, rank {m}", _relative(x, exact), seconds, "reference"
+        "woodbury_solve",
+        f"(D + U C Uᵀ) x = v, rank {m}",
+        relative_error(x, exact),
+        seconds,
+        "reference",
     )
 
     H = G.T @ G / m  # stands in for a Hessian-vector-product closure
@@ -76,7 +76,7 @@ def tour() -> Iterator[TourRow]:
     yield TourRow(
         "ihvp_cg(hvp, v)",
         f"(H + λI)⁻¹v: {res.n_iter} hvps",
-        _relative(res.x, exact),
+        relative_error(res.x, exact),
         seconds,
         res.info["engine"],
     )
@@ -87,7 +87,7 @@ def tour() -> Iterator[TourRow]:
     yield TourRow(
         "ihvp_lissa(hvp, v)",
         f"(H + λI)⁻¹v: {res.n_iter} hvps",
-        _relative(res.x, exact),
+        relative_error(res.x, exact),
         seconds,
         "reference",
     )

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from linalg._core.tour import TourRow, timed
+from linalg._core.tour import TourRow, relative_error, timed
 from linalg.kron import (
     KFAC,
     InverseFactor,
@@ -16,10 +16,6 @@ from linalg.kron import (
     matrix_inverse_root,
     nearest_kronecker,
 )
-
-
-def _relative(x: np.ndarray, exact: np.ndarray) -> float:
-    return float(np.linalg.norm(x - exact) / np.linalg.norm(exact))
 
 
 def _spd(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -39,7 +35,7 @@ def tour() -> Iterator[TourRow]:
     yield TourRow(
         "kron_solve(A, G, V)",
         "(A ⊗ G + λI)⁻¹ vec(V), 384 unknowns",
-        _relative(y, exact),
+        relative_error(y, exact),
         seconds,
         "reference",
     )
@@ -48,7 +44,7 @@ def tour() -> Iterator[TourRow]:
     yield TourRow(
         'KFAC(A, G, "exact").solve(V)',
         "G Y A + λY = V, 16x24",
-        _relative(y, exact),
+        relative_error(y, exact),
         seconds,
         kfac.engine,
     )
@@ -73,7 +69,7 @@ def tour() -> Iterator[TourRow]:
     yield TourRow(
         "Shampoo.precondition",
         "L^(-1/4) g R^(-1/4), 8 updates",
-        _relative(step, root(L) @ grads[-1] @ root(R)),
+        relative_error(step, root(L) @ grads[-1] @ root(R)),
         seconds,
         "reference",
     )
@@ -101,7 +97,7 @@ def tour() -> Iterator[TourRow]:
     yield TourRow(
         "InverseFactor.rank_one_update",
         "100 Sherman–Morrison updates, n=300",
-        _relative(inverse, np.linalg.inv(factor.matrix)),
+        relative_error(inverse, np.linalg.inv(factor.matrix)),
         seconds,
         "reference",
     )

@@ -8,7 +8,7 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from linalg._core.tour import TourRow, timed
+from linalg._core.tour import TourRow, relative_error, timed
 from linalg.solvers import cg, gmres, ichol, lsqr, minres
 
 
@@ -16,10 +16,6 @@ def _poisson(n: int) -> sp.csr_array:
     T = sp.diags_array([-1.0, 2.0, -1.0], offsets=[-1, 0, 1], shape=(n, n))
     eye = sp.eye_array(n)
     return (sp.kron(T, eye) + sp.kron(eye, T)).tocsr()
-
-
-def _relative(x: np.ndarray, exact: np.ndarray) -> float:
-    return float(np.linalg.norm(x - exact) / np.linalg.norm(exact))
 
 
 def tour() -> Iterator[TourRow]:
@@ -41,7 +37,7 @@ def tour() -> Iterator[TourRow]:
         yield TourRow(
             label,
             f"{size}: {res.n_iter} iterations",
-            _relative(res.x, exact),
+            relative_error(res.x, exact),
             seconds,
             res.info["engine"],
         )
@@ -52,7 +48,7 @@ def tour() -> Iterator[TourRow]:
     yield TourRow(
         "cg, 8 right-hand sides",
         f"{size}: {int(res.n_iter.max())} iterations",
-        _relative(res.x, exact_B),
+        relative_error(res.x, exact_B),
         seconds,
         res.info["engine"],
     )
@@ -62,7 +58,7 @@ def tour() -> Iterator[TourRow]:
     yield TourRow(
         f"minres, shift={shift}",
         f"{size} - {shift} I, indefinite: {res.n_iter} iterations",
-        _relative(res.x, spla.spsolve((A - shift * sp.eye_array(A.shape[0])).tocsc(), b)),
+        relative_error(res.x, spla.spsolve((A - shift * sp.eye_array(A.shape[0])).tocsc(), b)),
         seconds,
         res.info["engine"],
     )
@@ -72,7 +68,7 @@ def tour() -> Iterator[TourRow]:
     yield TourRow(
         "gmres(50), M=ichol(A)",
         f"convection-diffusion {grid}x{grid}: {res.n_iter} iterations",
-        _relative(res.x, spla.spsolve(convection.tocsc(), b)),
+        relative_error(res.x, spla.spsolve(convection.tocsc(), b)),
         seconds,
         res.info["engine"],
     )
@@ -83,7 +79,7 @@ def tour() -> Iterator[TourRow]:
     yield TourRow(
         "lsqr",
         f"least squares, 2000x200: {res.n_iter} iterations",
-        _relative(res.x, np.linalg.lstsq(tall, y, rcond=None)[0]),
+        relative_error(res.x, np.linalg.lstsq(tall, y, rcond=None)[0]),
         seconds,
         res.info["engine"],
     )

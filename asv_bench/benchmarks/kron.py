@@ -12,6 +12,14 @@ impl, and against every peer for linalg rows):
   ``eigh`` and ``newton`` (the forced methods).
 - ``KronSolve``: ``kron_solve`` against ``dense``: forming ``numpy.kron`` and
   solving.
+- ``KFACCurvlinops``: the K-FAC inverse of one linear layer against
+  curvlinops' ``KFACInverseLinearOperator`` on the same factors (its heuristic
+  damping is our ``"pi"``, its exact damping our ``"exact"``): set-up plus one
+  solve, and a solve with the factorizations cached. curvlinops is not a
+  dependency (its requirements replace torch 2.13 with a CUDA build here): the
+  benchmark is skipped unless it is importable, e.g. after
+  ``pip install --no-deps curvlinops-for-pytorch backpack-for-pytorch einconv
+  unfoldNd linear_operator einops tqdm``.
 """
 
 import numpy as np
@@ -124,3 +132,49 @@ class KronSolve:
         else:
             K = np.kron(self.A, self.B) + 1e-2 * np.eye(48 * 48)
             np.linalg.solve(K, self.X.reshape(-1, order="F"))
+
+
+class KFACCurvlinops:
+    """K-FAC inverse for a Linear(4096 -> 1024) layer, float32: A 4096², G 1024²."""
+
+    params = (["linalg", "curvlinops"], ["pi", "exact"])
+    param_names = ("impl", "damping_mode")
+    number = 1
+    repeat = (3, 5, 60.0)
+    warmup_time = 0.0
+    timeout = 900
+
+    def setup(self, impl, damping_mode):
+        try:
+            import torch
+            from curvlinops import KFACInverseLinearOperator, KFACLinearOperator
+        except ImportError as exc:
+            raise NotImplementedError(f"curvlinops is not installed: {exc}") from exc
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(torch.nn.Linear(4096, 1024, bias=False))
+        X, y = torch.randn(2048, 4096), torch.randn(2048, 1024)
+        kfac = KFACLinearOperator(
+            model, torch.nn.MSELoss(), list(model.parameters()), [(X, y)],
+            fisher_type="empirical", check_deterministic=False,
+        )  # fmt: skip
+        kfac.compute_kronecker_factors()
+        self.A = kfac._input_covariances["0"].numpy()  # the same factors for both
+        self.G = kfac._gradient_covariances["0"].numpy()
+        self.V = np.random.default_rng(0).standard_normal((1024, 4096)).astype(np.float32)
+        if impl == "curvlinops":
+            option = "use_heuristic_damping" if damping_mode == "pi" else "use_exact_damping"
+            self.build = lambda: KFACInverseLinearOperator(kfac, damping=1e-3, **{option: True})
+            self.v = torch.from_numpy(self.V).reshape(-1)
+            self.apply = lambda inverse: inverse @ self.v
+        else:
+            KFAC = _import("KFAC")
+            self.build = lambda: KFAC(self.A, self.G, damping=1e-3, damping_mode=damping_mode)
+            self.apply = lambda inverse: inverse.solve(self.V)
+        self.inverse = self.build()
+        self.apply(self.inverse)  # factorizations cached for time_solve
+
+    def time_setup_and_solve(self, impl, damping_mode):
+        self.apply(self.build())
+
+    def time_solve(self, impl, damping_mode):
+        self.apply(self.inverse)

@@ -6,9 +6,10 @@ the NumPy reference engine.
 """
 
 from linalg.kron._ekfac import EKFAC
+from linalg.kron._factors import KFACFactors, kfac_factors
 from linalg.kron._fisher_svd import LowRank, fisher_weighted_svd
 from linalg.kron._inverse_factor import InverseFactor
-from linalg.kron._kfac import KFAC, KFACFactors, kfac_factors
+from linalg.kron._kfac import KFAC
 from linalg.kron._nearest import KronApprox, nearest_kronecker
 from linalg.kron._products import kron_matvec, kron_solve
 from linalg.kron._roots import matrix_inverse_root

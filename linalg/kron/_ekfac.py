@@ -8,7 +8,7 @@ import numpy as np
 
 from linalg._core.namespace import to_numpy
 from linalg._core.validate import as_float_array
-from linalg.kron._kfac import KroneckerFactored
+from linalg.kron._factored import KroneckerFactored
 from linalg.kron._products import eigh, inverse_scale
 
 __all__ = ["EKFAC"]

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from linalg._core.results import LinAlgError
+from linalg.kron import KFAC, kfac_factors
 from linalg.kron._ekfac import EKFAC
-from linalg.kron._kfac import KFAC, kfac_factors
 
 from conftest import RTOL
 

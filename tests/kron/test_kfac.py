@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from linalg._core.results import LinAlgError
-from linalg.kron._kfac import KFAC, KFACFactors, kfac_factors
+from linalg.kron import KFAC, KFACFactors, kfac_factors
 
 from conftest import RTOL, spd_matrix
 

@@ -17,7 +17,7 @@ from numba.extending import register_jitable
 
 from linalg._core import random as ref
 
-__all__ = ["fill"]
+__all__ = ["element_words", "fill", "rademacher", "uniform_f64"]
 
 for _helper in (
     ref._philox4x32_10,
@@ -69,6 +69,16 @@ _TRANSFORMS = {
 }
 
 
+uniform_f64 = _TRANSFORMS["uniform64"]
+rademacher = _TRANSFORMS["rademacher"]
+
+
+@numba.njit(inline="always")
+def element_words(index: np.uint64, k0, k1, s0, s1) -> tuple:
+    """The four Philox words of stream element ``index`` (key and stream as 32-bit words)."""
+    return ref._philox4x32_10(index & ref._MASK32, index >> ref._SHIFT32, s0, s1, k0, k1)
+
+
 @numba.njit
 def _fill(
     out: np.ndarray,
@@ -81,8 +91,7 @@ def _fill(
 ) -> None:
     for j in range(out.size):
         index = offset + np.uint64(j)
-        words = ref._philox4x32_10(index & ref._MASK32, index >> ref._SHIFT32, s0, s1, k0, k1)
-        out[j] = transform(words)
+        out[j] = transform(element_words(index, k0, k1, s0, s1))
 
 
 def fill(transform: str, out: np.ndarray, key: tuple, stream: tuple, offset: np.uint64) -> None:

@@ -6,42 +6,21 @@ product and the curvature ``pᵀ A p`` in another. Rows are cut in fixed
 chunks, so reductions are summed in the same order whatever the number of
 threads, and results do not depend on it.
 
-Every kernel is built twice, serial and multithreaded: starting the threads
-costs tens of microseconds, more than a small problem's whole pass.
+Every kernel is built twice, serial and multithreaded
+(:class:`~linalg._core._numba_build.SerialOrThreaded`).
 """
 
 from __future__ import annotations
 
-import types
-
 import numba
 import numpy as np
 
+from linalg._core._numba_build import SerialOrThreaded
 from linalg._core.operators import MatrixOperator, Operator, is_sparse
 
 CHUNK = 4096
-# Below this many rows a pass runs on one thread (measured crossover ~ 2**15).
-THREADED_ROWS = 1 << 15
 
-
-class _Kernel:
-    """One kernel, compiled serial and multithreaded; the call picks by row count."""
-
-    def __init__(self, function: types.FunctionType) -> None:
-        self.serial = numba.njit(cache=True, nogil=True)(function)
-        # A renamed copy, so Numba's on-disk cache keeps the two builds apart.
-        twin = types.FunctionType(
-            function.__code__, function.__globals__, function.__name__ + "_threaded"
-        )
-        twin.__qualname__ = function.__qualname__ + "_threaded"
-        self.threaded = numba.njit(parallel=True, cache=True, nogil=True)(twin)
-
-    def __call__(self, *arrays: np.ndarray):
-        rows = arrays[0].shape[0]
-        return (self.threaded if rows >= THREADED_ROWS else self.serial)(*arrays)
-
-
-_jit = _Kernel
+_jit = SerialOrThreaded
 
 
 @numba.njit(inline="always")

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from linalg import curvature, kron, solvers
+from linalg import curvature, kron, sketch, solvers
 
 from conftest import poisson2d, spd_matrix
 
@@ -131,6 +131,51 @@ def _check_nearest(result, inputs):
 
 def _check_fisher_svd(result, inputs):
     assert result.L.shape == (6, 2) and result.R.shape == (2, 5) and 0.0 <= result.error < 1.0
+
+
+def _check_sketch(result, inputs):
+    S, A = inputs["sketch"], np.asarray(inputs["A"])
+    np.testing.assert_allclose(np.asarray(result), S.todense() @ A, rtol=1e-12, atol=1e-12)
+
+
+def _sketch_entry(kind: str, make_sketch: Callable) -> Entry:
+    """``S @ A`` for a sketch of ``kind``: the array argument is ``A``."""
+    return Entry(
+        f"sketch.{kind} @ A",
+        lambda A, sketch: sketch @ A,
+        lambda rng: {"A": rng.standard_normal((40, 3)), "sketch": make_sketch()},
+        _check_sketch,
+        ("A",),
+    )
+
+
+def _check_row_sampling(result, inputs):
+    assert result.shape == (5, 8) and np.isfinite(result.todense()).all()
+
+
+def _check_nystrom(result, inputs):
+    A = np.asarray(inputs["A"])
+    U, lam = (np.asarray(x) for x in result)
+    np.testing.assert_allclose((U * lam) @ U.T, A, atol=1e-8)  # rank 16 of a 16 x 16 matrix
+
+
+def _check_nystrom_preconditioner(result, inputs):
+    A = np.asarray(inputs["A"])
+    inverse = np.linalg.inv(A + 0.1 * np.eye(len(A)))  # full rank: P⁻¹ = λ_min (A + μI)⁻¹
+    v = np.arange(1.0, len(A) + 1)
+    expected = (np.linalg.eigvalsh(A).min() + 0.1) * inverse @ v
+    np.testing.assert_allclose(result.matvec(v), expected, rtol=1e-8)
+
+
+def _check_leverage(result, inputs):
+    Q, _ = np.linalg.qr(np.asarray(inputs["A"]))
+    np.testing.assert_allclose(result, np.sum(Q**2, axis=1), rtol=1e-10)
+
+
+def _check_ridge_leverage(result, inputs):
+    X = np.asarray(inputs["X"])
+    inverse = np.linalg.inv(X.T @ X + 0.5 * np.eye(X.shape[1]))
+    np.testing.assert_allclose(result, np.einsum("ij,jk,ik->i", X, inverse, X), rtol=1e-10)
 
 
 TABLE = [
@@ -293,6 +338,54 @@ TABLE = [
         ),
         _check_fisher_svd,
         ("W", "A", "G"),
+    ),
+    _sketch_entry("gaussian", lambda: sketch.gaussian(6, 40, rng=0)),
+    _sketch_entry("rademacher", lambda: sketch.rademacher(6, 40, rng=0)),
+    _sketch_entry("countsketch", lambda: sketch.countsketch(6, 40, rng=0)),
+    _sketch_entry("sparse_sign", lambda: sketch.sparse_sign(6, 40, nnz_per_col=3, rng=0)),
+    _sketch_entry("srht", lambda: sketch.srht(6, 40, rng=0)),
+    _sketch_entry("row_sampling", lambda: sketch.row_sampling(np.full(40, 1 / 40), 6, rng=0)),
+    Entry(
+        "sketch.row_sampling",
+        lambda probs, **kw: sketch.row_sampling(probs, 5, method="pivotal", rng=0, **kw),
+        lambda rng: {"probs": np.linspace(1.0, 2.0, 8) / np.linspace(1.0, 2.0, 8).sum()},
+        _check_row_sampling,
+        ("probs",),
+    ),
+    Entry(
+        "sketch.leverage_scores",
+        sketch.leverage_scores,
+        lambda rng: {"A": rng.standard_normal((30, 4))},
+        _check_leverage,
+        ("A",),
+    ),
+    Entry(
+        "sketch.ridge_leverage_scores",
+        lambda X, **kw: sketch.ridge_leverage_scores(X, 0.5, **kw),
+        lambda rng: {"X": rng.standard_normal((30, 4))},
+        _check_ridge_leverage,
+        ("X",),
+    ),
+    Entry(
+        "sketch.nystrom",
+        lambda A, **kw: sketch.nystrom(A, 16, rng=0, **kw),
+        lambda rng: {"A": spd_matrix(rng, 16)},
+        _check_nystrom,
+        ("A",),
+    ),
+    Entry(
+        "sketch.nystrom_preconditioner",
+        lambda A, **kw: sketch.nystrom_preconditioner(A, 16, mu=0.1, rng=0, **kw),
+        lambda rng: {"A": spd_matrix(rng, 16)},
+        _check_nystrom_preconditioner,
+        ("A",),
+    ),
+    Entry(
+        "sketch.sketched_lstsq",
+        lambda A, b, **kw: sketch.sketched_lstsq(A, b, rng=0, **kw),
+        lambda rng: {"A": rng.standard_normal((60, 4)), "b": rng.standard_normal(60)},
+        _check_least_squares,
+        ("A", "b"),
     ),
     Entry(
         "solvers.jacobi",

@@ -16,6 +16,7 @@ import numpy as np
 from numba.extending import register_jitable
 
 from linalg._core import random as ref
+from linalg._core._numba_build import SerialOrThreaded
 
 __all__ = ["element_words", "fill", "rademacher", "uniform_f64"]
 
@@ -32,7 +33,7 @@ for _helper in (
     register_jitable(_helper)
 
 
-@numba.njit
+@numba.njit(cache=True)
 def _log(x: float) -> float:
     """Natural logarithm of positive finite ``x``; the same bits as ``ref._log``."""
     m, e = math.frexp(x)
@@ -42,7 +43,7 @@ def _log(x: float) -> float:
     return ref._log_reduced(m, float(e))
 
 
-@numba.njit
+@numba.njit(cache=True)
 def _ppnd(p: float) -> float:
     """Inverse standard normal CDF (AS241); the same bits as ``ref._ppnd``."""
     q = p - 0.5
@@ -56,21 +57,18 @@ def _ppnd(p: float) -> float:
     return -value if q < 0.0 else value
 
 
-@numba.njit
+@numba.njit(cache=True)
 def _normal(words: tuple) -> float:
     return _ppnd(ref._uniform_f64(words))
 
 
-_TRANSFORMS = {
-    "uniform64": numba.njit(ref._uniform_f64),
-    "uniform32": numba.njit(ref._uniform_f32),
-    "normal": _normal,
-    "rademacher": numba.njit(ref._rademacher),
-}
+uniform_f64 = numba.njit(ref._uniform_f64)
+uniform_f32 = numba.njit(ref._uniform_f32)
+rademacher = numba.njit(ref._rademacher)
 
-
-uniform_f64 = _TRANSFORMS["uniform64"]
-rademacher = _TRANSFORMS["rademacher"]
+# The transforms by number, so one cached kernel serves them all (the branch on
+# ``kind`` is loop-invariant and hoisted out of the loop by LLVM).
+_KINDS = {"uniform64": 0, "uniform32": 1, "normal": 2, "rademacher": 3}
 
 
 @numba.njit(inline="always")
@@ -79,19 +77,18 @@ def element_words(index: np.uint64, k0, k1, s0, s1) -> tuple:
     return ref._philox4x32_10(index & ref._MASK32, index >> ref._SHIFT32, s0, s1, k0, k1)
 
 
-@numba.njit
-def _fill(
-    out: np.ndarray,
-    transform: numba.core.dispatcher.Dispatcher,
-    k0: np.uint64,
-    k1: np.uint64,
-    s0: np.uint64,
-    s1: np.uint64,
-    offset: np.uint64,
-) -> None:
-    for j in range(out.size):
-        index = offset + np.uint64(j)
-        out[j] = transform(element_words(index, k0, k1, s0, s1))
+@SerialOrThreaded
+def _fill(out, kind, k0, k1, s0, s1, offset):
+    for j in numba.prange(out.size):
+        words = element_words(offset + np.uint64(j), k0, k1, s0, s1)
+        if kind == 0:
+            out[j] = uniform_f64(words)
+        elif kind == 1:
+            out[j] = uniform_f32(words)
+        elif kind == 2:
+            out[j] = _normal(words)
+        else:
+            out[j] = rademacher(words)
 
 
 def fill(transform: str, out: np.ndarray, key: tuple, stream: tuple, offset: np.uint64) -> None:
@@ -101,4 +98,4 @@ def fill(transform: str, out: np.ndarray, key: tuple, stream: tuple, offset: np.
     ``"normal"``, ``"rademacher"``); ``key`` and ``stream`` are pairs of uint64
     32-bit words, low first.
     """
-    _fill(out, _TRANSFORMS[transform], *key, *stream, offset)
+    _fill(out, _KINDS[transform], *key, *stream, offset)

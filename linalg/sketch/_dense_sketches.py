@@ -1,0 +1,108 @@
+"""Dense sketches: Gaussian and Rademacher entries, applied by matrix products."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from linalg.sketch._operator import SketchOperator
+
+__all__ = ["GaussianSketch", "RademacherSketch", "gaussian", "rademacher"]
+
+
+class _DenseEntries(SketchOperator):
+    """Entry ``(i, j)`` is stream element ``j·d + i`` (Sᵀ in C order), divided by √d."""
+
+    _draw_name: str
+
+    def _columns(self, start: int, stop: int) -> np.ndarray:
+        draw = getattr(self.rng, self._draw_name)
+        St = draw((stop - start, self.d), offset=start * self.d, engine=self._random_engine())
+        St *= self.dtype.type(1.0 / np.sqrt(self.d))
+        return St.T
+
+
+class GaussianSketch(_DenseEntries):
+    kind = "gaussian"
+    _draw_name = "normal"
+
+
+class RademacherSketch(_DenseEntries):
+    kind = "rademacher"
+    _draw_name = "rademacher"
+
+
+_DENSE_SEE_ALSO = """
+    Parameters
+    ----------
+    d : int
+        Sketch size: rows of S.
+    n : int
+        Rows of the matrices S is applied to.
+    rng : None, int, numpy.random.Generator or RandomStream
+        The seed (SPEC 7); the same seed gives the same S on every engine.
+    dtype : {numpy.float64, numpy.float32}
+    engine : {"auto", "reference", "numba"}, optional
+        Who draws the entries (the product itself is a BLAS GEMM).
+"""
+
+
+def gaussian(
+    d: int, n: int, *, rng: Any = None, dtype: Any = np.float64, engine: str | None = None
+) -> GaussianSketch:
+    """A Gaussian sketch: ``S[i, j] ~ N(0, 1/d)``, so ``E[SᵀS] = I``.
+
+    The densest and best-understood sketch (``O(d n k)`` to apply to an
+    ``(n, k)`` matrix); ``d ≈ r + 10`` rows embed an ``r``-dimensional
+    subspace well. Entry ``(i, j)`` is normal number ``j·d + i`` of the
+    stream, divided by ``√d``.
+    {params}
+    Returns
+    -------
+    GaussianSketch
+        A :class:`~linalg.sketch.SketchOperator`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from linalg.sketch import gaussian
+    >>> S = gaussian(20, 1000, rng=0)
+    >>> A = np.random.default_rng(1).standard_normal((1000, 3))
+    >>> (S @ A).shape
+    (20, 3)
+    >>> bool(np.allclose(S @ A, S.todense() @ A))
+    True
+    >>> bool(np.allclose(S @ A, S[:, :400] @ A[:400] + S[:, 400:] @ A[400:]))
+    True
+    """
+    return GaussianSketch(d, n, rng=rng, dtype=dtype, engine=engine)
+
+
+def rademacher(
+    d: int, n: int, *, rng: Any = None, dtype: Any = np.float64, engine: str | None = None
+) -> RademacherSketch:
+    """A Rademacher sketch: ``S[i, j] = ±1/√d`` with equal probability.
+
+    As :func:`gaussian`, with random signs in place of normal numbers (cheaper
+    to draw, the same embedding guarantees up to constants). Entry ``(i, j)``
+    is Rademacher number ``j·d + i`` of the stream, divided by ``√d``.
+    {params}
+    Returns
+    -------
+    RademacherSketch
+        A :class:`~linalg.sketch.SketchOperator`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from linalg.sketch import rademacher
+    >>> S = rademacher(4, 6, rng=0)
+    >>> sorted(set(np.abs(S.todense()).ravel().tolist()))
+    [0.5]
+    """
+    return RademacherSketch(d, n, rng=rng, dtype=dtype, engine=engine)
+
+
+gaussian.__doc__ = gaussian.__doc__.replace("{params}", _DENSE_SEE_ALSO)
+rademacher.__doc__ = rademacher.__doc__.replace("{params}", _DENSE_SEE_ALSO)

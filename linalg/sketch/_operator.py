@@ -1,0 +1,269 @@
+"""The sketch operator: a random ``d × n`` matrix ``S`` applied without forming it.
+
+Every entry of ``S`` is a pure function of ``(seed, stream, column index)``
+through the counter-based stream of :mod:`linalg._core.random`, so
+
+* the same ``rng`` gives the same ``S`` on every engine, bit for bit;
+* the columns ``S[:, a:b]`` are the same numbers whether or not the rest of
+  ``S`` is ever drawn, which is what applying a sketch block by block (or
+  chunk by chunk, on several machines) needs: ``S @ A`` equals the sum of
+  ``S[:, a:b] @ A[a:b]`` over any partition of the rows of ``A``.
+
+A kind (Gaussian, CountSketch, ...) subclasses :class:`SketchOperator` and
+says how to draw a block of columns and how to apply itself to a dense block.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from linalg._core.engines import check_engine_name, register, select
+from linalg._core.namespace import NUMPY, array_kind, to_caller, to_numpy
+from linalg._core.operators import is_sparse
+from linalg._core.random import RandomStream, as_random_stream
+from linalg._core.validate import as_float_array, check_int, float_dtype
+
+__all__ = ["SketchOperator", "TransposedSketch"]
+
+# Who draws the random numbers: the stream's NumPy or Numba fill (the same bits).
+register("sketch.random", "reference", "linalg._core.random:RandomStream")
+register("sketch.random", "numba", "linalg._core._numba_random:fill")
+
+# Columns of S drawn at a time when a kind applies itself block by block:
+# bounds the memory of a dense block of S to _BLOCK_ENTRIES entries.
+_BLOCK_ENTRIES = 1 << 22
+
+
+def check_sizes(d: Any, n: Any) -> tuple[int, int]:
+    """``d`` (the sketch size, rows of S) and ``n`` (the rows of A it sketches), both >= 1."""
+    return check_int(d, "d", low=1), check_int(n, "n", low=1)
+
+
+class SketchOperator:
+    """A random ``d × n`` matrix ``S`` for ``S @ A``, defined by its seed.
+
+    Not created directly: use :func:`~linalg.sketch.gaussian`,
+    :func:`~linalg.sketch.countsketch` and the other constructors.
+
+    Attributes
+    ----------
+    shape : tuple of int
+        ``(d, n)``.
+    dtype : numpy.dtype
+        The type of the entries; ``S @ A`` has the common type of ``S`` and ``A``
+        (float32 with float32 stays float32).
+    rng : RandomStream
+        The stream the entries come from.
+    column_offset : int
+        Index of this operator's first column in the stream's numbering
+        (non-zero for a block ``S[:, a:b]``).
+    engine : str or None
+        The engine asked for (``None``: automatic).
+    """
+
+    kind: str = "sketch"
+    # NumPy defers ``ndarray @ S`` to our __rmatmul__ instead of failing.
+    __array_ufunc__ = None
+    #: True for kinds whose S is sparse: applied to a sparse matrix they give a sparse result.
+    sparse: bool = False
+
+    def __init__(
+        self,
+        d: int,
+        n: int,
+        *,
+        rng: Any = None,
+        dtype: Any = np.float64,
+        engine: str | None = None,
+        column_offset: int = 0,
+    ) -> None:
+        self.d, self.n = check_sizes(d, n)
+        self.dtype = float_dtype(dtype, "dtype")
+        self.rng: RandomStream = as_random_stream(rng)
+        if engine is not None:
+            check_engine_name(engine, "engine")
+        self.engine = engine
+        self.column_offset = column_offset
+
+    # -- what a kind provides -------------------------------------------------
+
+    def _options(self) -> dict[str, Any]:
+        """Constructor options beyond ``d, n, rng, dtype, engine`` (kept by slicing)."""
+        return {}
+
+    def _columns(self, start: int, stop: int) -> Any:
+        """Columns ``start:stop`` (global numbering) of S: ndarray or sparse matrix."""
+        raise NotImplementedError
+
+    def _apply_dense(self, A: np.ndarray) -> np.ndarray:
+        """``S @ A`` for a C- or F-ordered ``(n, k)`` ndarray of ``self``'s result dtype."""
+        out = np.zeros((self.d, A.shape[1]), dtype=A.dtype)
+        step = max(1, _BLOCK_ENTRIES // self.d)
+        for a in range(0, self.n, step):
+            b = min(self.n, a + step)
+            block = self._columns(self.column_offset + a, self.column_offset + b)
+            out += block.astype(A.dtype, copy=False) @ A[a:b]
+        return out
+
+    def _apply_transpose_dense(self, Y: np.ndarray) -> np.ndarray:
+        """``Sᵀ @ Y`` for a ``(d, k)`` ndarray."""
+        out = np.empty((self.n, Y.shape[1]), dtype=Y.dtype)
+        step = max(1, _BLOCK_ENTRIES // self.d)
+        for a in range(0, self.n, step):
+            b = min(self.n, a + step)
+            block = self._columns(self.column_offset + a, self.column_offset + b)
+            out[a:b] = block.T.astype(Y.dtype, copy=False) @ Y
+        return out
+
+    # -- the public face ------------------------------------------------------
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.d, self.n)
+
+    @property
+    def T(self) -> TransposedSketch:
+        """``Sᵀ``: ``S.T @ Y`` for ``Y`` of ``d`` rows, ``A @ S.T`` for ``A`` of ``n`` columns."""
+        return TransposedSketch(self)
+
+    def todense(self) -> np.ndarray:
+        """S as a dense ``(d, n)`` ndarray of :attr:`dtype`."""
+        block = self._columns(self.column_offset, self.column_offset + self.n)
+        block = block.toarray() if is_sparse(block) else block
+        return np.asarray(block, dtype=self.dtype)
+
+    def __getitem__(self, key: Any) -> SketchOperator:
+        """``S[:, a:b]``: the same kind of sketch restricted to columns ``a:b``."""
+        if not (
+            isinstance(key, tuple)
+            and len(key) == 2
+            and key[0] == slice(None)
+            and isinstance(key[1], slice)
+        ):
+            raise TypeError("a sketch is sliced by columns only, as S[:, a:b]")
+        start, stop, step = key[1].indices(self.n)
+        if step != 1 or stop <= start:
+            raise ValueError(f"S[:, a:b] needs a < b and step 1, got {key[1]}")
+        return self._with_columns(start, stop)
+
+    def _with_columns(self, start: int, stop: int) -> SketchOperator:
+        block = object.__new__(type(self))
+        block.__dict__.update(self.__dict__)
+        block.n = stop - start
+        block.column_offset = self.column_offset + start
+        return block
+
+    def __matmul__(self, A: Any) -> Any:
+        return self.apply(A)
+
+    def apply(self, A: Any) -> Any:
+        """``S @ A`` for ``A`` with ``n`` rows: dense, scipy.sparse or a LinearOperator.
+
+        Parameters
+        ----------
+        A : array_like, sparse matrix or LinearOperator, shape (n,) or (n, k)
+            NumPy, or torch / JAX tensors on the CPU (returned as the same type).
+
+        Returns
+        -------
+        array or sparse matrix, shape (d,) or (d, k)
+            Dense, except for a sparse kind (CountSketch, sparse sign, row
+            sampling) applied to a sparse matrix: then a CSR matrix.
+        """
+        if _is_linear_operator(A):
+            return self._apply_operator(A)
+        if is_sparse(A):
+            return self._apply_sparse(A)
+        kind = array_kind(A)
+        X = as_float_array(to_numpy(A, "A"), "A", ndim=(1, 2))
+        if X.shape[0] != self.n:
+            raise ValueError(f"A must have {self.n} rows (the sketch's n), got shape {X.shape}")
+        dtype = np.result_type(self.dtype, X.dtype)
+        matrix = X.reshape(self.n, -1).astype(dtype, copy=False)
+        out = self._apply_dense(matrix)
+        out = out.reshape((self.d, *X.shape[1:]))
+        return to_caller(out, kind) if kind != NUMPY else out
+
+    def _apply_sparse(self, A: Any) -> Any:
+        if A.shape[0] != self.n:
+            raise ValueError(f"A must have {self.n} rows (the sketch's n), got shape {A.shape}")
+        dtype = np.result_type(self.dtype, A.dtype, np.float32)
+        block = self._columns(self.column_offset, self.column_offset + self.n)
+        if is_sparse(block):
+            return (block.astype(dtype).tocsr() @ A.astype(dtype)).tocsr()
+        return np.asarray((A.T.astype(dtype) @ block.T.astype(dtype)).T)
+
+    def _apply_operator(self, A: Any) -> np.ndarray:
+        if A.shape[0] != self.n:
+            raise ValueError(f"A must have {self.n} rows (the sketch's n), got shape {A.shape}")
+        dtype = np.result_type(self.dtype, A.dtype)
+        St = self.todense().T.astype(dtype)
+        return np.asarray(A.rmatmat(St)).T.astype(dtype, copy=False)
+
+    def _kernels(self, operation: str, dtype: np.dtype) -> Any:
+        """The engine's implementation of ``operation`` for data of ``dtype``."""
+        return select(operation, engine=self.engine, kind=NUMPY, dtype=dtype).load()
+
+    def _random_engine(self) -> str:
+        """The RandomStream engine that draws this sketch's numbers."""
+        return select("sketch.random", engine=self.engine, kind=NUMPY, dtype=self.dtype).engine
+
+    def __repr__(self) -> str:
+        offset = f" columns from {self.column_offset}" if self.column_offset else ""
+        return (
+            f"<{self.kind} sketch {self.d}x{self.n} {self.dtype} seed={self.rng.seed}"
+            f" stream={self.rng.stream}{offset}>"
+        )
+
+
+class TransposedSketch:
+    """``Sᵀ`` of a :class:`SketchOperator`: ``S.T @ Y`` and ``A @ S.T``."""
+
+    __array_ufunc__ = None
+
+    def __init__(self, sketch: SketchOperator) -> None:
+        self.T = sketch
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.T.n, self.T.d)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.T.dtype
+
+    def todense(self) -> np.ndarray:
+        """``Sᵀ`` as a dense ``(n, d)`` ndarray."""
+        return self.T.todense().T
+
+    def __matmul__(self, Y: Any) -> Any:
+        """``Sᵀ @ Y`` for ``Y`` of shape ``(d,)`` or ``(d, k)``."""
+        kind = array_kind(Y)
+        X = as_float_array(to_numpy(Y, "Y"), "Y", ndim=(1, 2))
+        if X.shape[0] != self.T.d:
+            raise ValueError(f"Y must have {self.T.d} rows (the sketch's d), got shape {X.shape}")
+        dtype = np.result_type(self.T.dtype, X.dtype)
+        out = self.T._apply_transpose_dense(X.reshape(self.T.d, -1).astype(dtype, copy=False))
+        out = out.reshape((self.T.n, *X.shape[1:]))
+        return to_caller(out, kind) if kind != NUMPY else out
+
+    def __rmatmul__(self, A: Any) -> Any:
+        """``A @ Sᵀ = (S @ Aᵀ)ᵀ`` for ``A`` of shape ``(m, n)``."""
+        if is_sparse(A) or _is_linear_operator(A):
+            out = self.T.apply(A.T)
+            return out.T
+        kind = array_kind(A)
+        X = as_float_array(to_numpy(A, "A"), "A", ndim=2)
+        out = self.T.apply(X.T).T
+        return to_caller(out, kind) if kind != NUMPY else out
+
+    def __repr__(self) -> str:
+        return f"{self.T!r}.T"
+
+
+def _is_linear_operator(A: Any) -> bool:
+    from scipy.sparse.linalg import LinearOperator
+
+    return isinstance(A, LinearOperator)

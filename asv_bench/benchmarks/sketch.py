@@ -94,7 +94,11 @@ class SketchSparse:
     timeout = 600
 
     def setup(self, impl):
-        self.A = scipy.sparse.random(1_000_000, 10_000, density=1e-3, format="csr", random_state=0)
+        rng = np.random.default_rng(0)  # 10 non-zeros per row at random columns
+        indptr = np.arange(0, 10_000_001, 10)
+        indices = np.sort(rng.integers(0, 10_000, size=(1_000_000, 10)), axis=1).ravel()
+        data = rng.standard_normal(10_000_000)
+        self.A = scipy.sparse.csr_matrix((data, indices, indptr), shape=(1_000_000, 10_000))
         if impl == "linalg":
             self.S = _make("countsketch", 800, 1_000_000, rng=1)
 

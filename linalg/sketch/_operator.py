@@ -15,6 +15,7 @@ says how to draw a block of columns and how to apply itself to a dense block.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -23,7 +24,7 @@ from linalg._core.engines import check_engine_name, register, select
 from linalg._core.namespace import NUMPY, array_kind, to_caller, to_numpy
 from linalg._core.operators import is_sparse
 from linalg._core.random import RandomStream, as_random_stream
-from linalg._core.validate import as_float_array, check_int, float_dtype
+from linalg._core.validate import as_float_array, check_finite, check_int, float_dtype
 
 __all__ = ["SketchOperator", "TransposedSketch"]
 
@@ -68,6 +69,10 @@ class SketchOperator:
     __array_ufunc__ = None
     #: True for kinds whose S is sparse: applied to a sparse matrix they give a sparse result.
     sparse: bool = False
+    #: True when every entry of A reaches S @ A (no column of S is zero), so a NaN or
+    #: Inf in A shows in the result: A is then checked only if the result is not
+    #: finite, which saves a second pass over A. Row sampling skips rows: False.
+    reads_every_row: bool = True
 
     def __init__(
         self,
@@ -177,12 +182,17 @@ class SketchOperator:
         if is_sparse(A):
             return self._apply_sparse(A)
         kind = array_kind(A)
-        X = as_float_array(to_numpy(A, "A"), "A", ndim=(1, 2))
+        deferred = self.reads_every_row
+        X = as_float_array(to_numpy(A, "A"), "A", ndim=(1, 2), finite=not deferred)
         if X.shape[0] != self.n:
             raise ValueError(f"A must have {self.n} rows (the sketch's n), got shape {X.shape}")
         dtype = np.result_type(self.dtype, X.dtype)
         matrix = X.reshape(self.n, -1).astype(dtype, copy=False)
-        out = self._apply_dense(matrix)
+        with np.errstate(invalid="ignore", over="ignore"):  # judged just below
+            out = self._apply_dense(matrix)
+        if deferred and not np.isfinite(out).all():
+            check_finite(X, "A")  # a NaN or Inf in A reaches S @ A; else the sum overflowed
+            warnings.warn(f"overflow in S @ A ({self.dtype} sketch)", RuntimeWarning, stacklevel=2)
         out = out.reshape((self.d, *X.shape[1:]))
         return to_caller(out, kind) if kind != NUMPY else out
 

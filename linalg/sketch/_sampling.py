@@ -43,6 +43,7 @@ class RowSamplingSketch(SketchOperator):
 
     kind = "row_sampling"
     sparse = True
+    reads_every_row = False
 
     def __init__(
         self,

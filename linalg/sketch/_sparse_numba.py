@@ -28,12 +28,10 @@ _MAX_PARTS = 16
 _BUFFER_ENTRIES = 1 << 25  # all parts' buffers together
 
 
-@numba.njit(cache=True, nogil=True)
-def _hashes(d, nnz, start, stop, k0, k1, s0, s1):
-    m = stop - start
-    rows = np.empty((m, nnz), dtype=np.int64)
-    signs = np.empty((m, nnz), dtype=np.float64)
-    for j in range(m):
+@SerialOrThreaded
+def _hashes(rows, signs, d, start, k0, k1, s0, s1):
+    m, nnz = rows.shape
+    for j in numba.prange(m):
         for t in range(nnz):
             index = np.uint64((start + j) * nnz + t)
             words = element_words(index, k0, k1, s0, s1)
@@ -45,7 +43,6 @@ def _hashes(d, nnz, start, stop, k0, k1, s0, s1):
                     break
             rows[j, t] = candidate
             signs[j, t] = rademacher(words)
-    return rows, signs
 
 
 @SerialOrThreaded
@@ -102,7 +99,10 @@ class _NumbaKernels:
     ) -> tuple[np.ndarray, np.ndarray]:
         k0, k1 = ref._split(rng.seed)
         s0, s1 = ref._split(rng.stream)
-        return _hashes(d, nnz, start, stop, k0, k1, s0, s1)
+        rows = np.empty((stop - start, nnz), dtype=np.int64)
+        signs = np.empty((stop - start, nnz), dtype=np.float64)
+        _hashes(rows, signs, d, start, k0, k1, s0, s1)
+        return rows, signs
 
     @staticmethod
     def apply(rows: np.ndarray, values: np.ndarray, A: np.ndarray, d: int) -> np.ndarray:

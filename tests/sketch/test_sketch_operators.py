@@ -196,3 +196,19 @@ def test_torch_input_returns_torch():
 def test_bad_input_is_refused(call, match):
     with pytest.raises((ValueError, TypeError), match=match):
         call()
+
+
+def test_non_finite_input_is_found_after_the_product(kind):
+    # A is checked only when S @ A is not finite: a NaN or Inf anywhere in A shows there.
+    for bad, word in ((np.nan, "NaN"), (np.inf, "Inf"), (-np.inf, "Inf")):
+        A = _matrix(300, 4)
+        A[217, 3] = bad
+        with pytest.raises(ValueError, match=f"A contains {word}"):
+            KINDS[kind](40, 300, rng=0) @ A
+
+
+def test_overflow_of_a_finite_input_warns():
+    A = np.full((100, 2), 3e38, dtype=np.float32)
+    with pytest.warns(RuntimeWarning, match="overflow in S @ A"):
+        out = countsketch(1, 100, rng=0, dtype=np.float32) @ A
+    assert np.isinf(out).all()

@@ -191,7 +191,7 @@ def check_symmetric(A: Any, name: str, *, rtol: float = SYMMETRY_RTOL) -> None:
         scale = np.abs(A.data).max(initial=0.0)
     elif A.ndim == 2:
         asymmetry = _asymmetry(A)
-        scale = np.abs(A).max()
+        scale = max(float(A.max()), -float(A.min()))  # max|A| without an |A| temporary
     else:
         asymmetry = np.abs(A - np.swapaxes(A, -1, -2)).max(axis=(-2, -1))
         scale = np.abs(A).max(axis=(-2, -1))

@@ -137,6 +137,14 @@ class LinearOperatorAdapter(Operator):
             raise self._no_adjoint()
         return np.asarray(self.L.rmatvec(v)).reshape(self.shape[1])
 
+    def _rmatmat(self, V):
+        if not hasattr(self.L, "rmatmat"):
+            return super()._rmatmat(V)
+        try:
+            return np.asarray(self.L.rmatmat(V)).reshape(self.shape[1], V.shape[1])
+        except (NotImplementedError, TypeError) as exc:  # SciPy's, built without rmatvec
+            raise self._no_adjoint() from exc
+
 
 class CallableOperator(Operator):
     """A function ``v -> A v`` (and optionally ``v -> Aᵀ v``) in the caller's array type."""
@@ -214,7 +222,7 @@ def as_operator(
     if isinstance(A, np.ndarray) or (hasattr(A, "__array__") and not hasattr(A, "matvec")):
         arr = as_float_array(A, name, ndim=2)
         return MatrixOperator(arr)
-    if hasattr(A, "shape") and hasattr(A, "matvec"):
+    if is_linear_operator(A):
         op_dtype = getattr(A, "dtype", None)
         op_dtype = float_dtype(op_dtype, name) if op_dtype is not None else np.dtype(np.float64)
         if len(A.shape) != 2:
@@ -232,6 +240,11 @@ def as_operator(
 
 def is_sparse(A: Any) -> bool:
     return type(A).__module__.startswith("scipy.sparse") and hasattr(A, "format")
+
+
+def is_linear_operator(A: Any) -> bool:
+    """A SciPy ``LinearOperator`` or any object with ``shape`` and ``matvec`` (not an Operator)."""
+    return hasattr(A, "shape") and hasattr(A, "matvec") and not isinstance(A, Operator)
 
 
 def _sparse_operator(A: Any, name: str) -> MatrixOperator:

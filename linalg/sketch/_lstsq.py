@@ -14,7 +14,7 @@ import numpy as np
 import scipy.linalg as sla
 
 from linalg._core.namespace import common_kind, to_caller, to_numpy
-from linalg._core.operators import Operator, as_operator, is_sparse
+from linalg._core.operators import Operator, as_operator, is_linear_operator, is_sparse
 from linalg._core.results import ConvergenceWarning, SolveResult
 from linalg._core.validate import (
     as_float_array,
@@ -248,7 +248,7 @@ def _check_matrix(A: Any) -> tuple[Any, np.dtype]:
     """``A`` as something both the sketch and lsqr take, with its float dtype."""
     if isinstance(A, Operator):
         A = A.as_linear_operator()
-    if _is_linear_operator(A):
+    if is_linear_operator(A):
         if len(A.shape) != 2:
             raise ValueError(f"A must be 2-D, got shape {A.shape}")
         return A, float_dtype(A.dtype if A.dtype is not None else np.float64, "A")
@@ -263,12 +263,6 @@ def _check_matrix(A: Any) -> tuple[Any, np.dtype]:
         return op.A, op.dtype
     A = as_float_array(A, "A", ndim=2)
     return A, A.dtype
-
-
-def _is_linear_operator(A: Any) -> bool:
-    from scipy.sparse.linalg import LinearOperator
-
-    return isinstance(A, LinearOperator)
 
 
 def _sketch(S: Any, A: Any, B: np.ndarray, n: int) -> np.ndarray:

@@ -16,13 +16,14 @@ says how to draw a block of columns and how to apply itself to a dense block.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
 from linalg._core.engines import check_engine_name, register, select
 from linalg._core.namespace import NUMPY, array_kind, to_caller, to_numpy
-from linalg._core.operators import is_sparse
+from linalg._core.operators import as_operator, is_linear_operator, is_sparse
 from linalg._core.random import RandomStream, as_random_stream
 from linalg._core.validate import as_float_array, check_finite, check_int, float_dtype
 
@@ -35,11 +36,6 @@ register("sketch.random", "numba", "linalg._core._numba_random:fill")
 # Columns of S drawn at a time when a kind applies itself block by block:
 # bounds the memory of a dense block of S to _BLOCK_ENTRIES entries.
 _BLOCK_ENTRIES = 1 << 22
-
-
-def check_sizes(d: Any, n: Any) -> tuple[int, int]:
-    """``d`` (the sketch size, rows of S) and ``n`` (the rows of A it sketches), both >= 1."""
-    return check_int(d, "d", low=1), check_int(n, "n", low=1)
 
 
 class SketchOperator:
@@ -84,7 +80,7 @@ class SketchOperator:
         engine: str | None = None,
         column_offset: int = 0,
     ) -> None:
-        self.d, self.n = check_sizes(d, n)
+        self.d, self.n = check_int(d, "d", low=1), check_int(n, "n", low=1)
         self.dtype = float_dtype(dtype, "dtype")
         self.rng: RandomStream = as_random_stream(rng)
         if engine is not None:
@@ -94,32 +90,30 @@ class SketchOperator:
 
     # -- what a kind provides -------------------------------------------------
 
-    def _options(self) -> dict[str, Any]:
-        """Constructor options beyond ``d, n, rng, dtype, engine`` (kept by slicing)."""
-        return {}
-
     def _columns(self, start: int, stop: int) -> Any:
         """Columns ``start:stop`` (global numbering) of S: ndarray or sparse matrix."""
         raise NotImplementedError
 
-    def _apply_dense(self, A: np.ndarray) -> np.ndarray:
-        """``S @ A`` for a C- or F-ordered ``(n, k)`` ndarray of ``self``'s result dtype."""
-        out = np.zeros((self.d, A.shape[1]), dtype=A.dtype)
+    def _column_blocks(self, dtype: np.dtype) -> Iterator[tuple[slice, Any]]:
+        """``(rows of A, S[:, rows] in dtype)`` for blocks of at most ``_BLOCK_ENTRIES`` entries."""
         step = max(1, _BLOCK_ENTRIES // self.d)
         for a in range(0, self.n, step):
             b = min(self.n, a + step)
             block = self._columns(self.column_offset + a, self.column_offset + b)
-            out += block.astype(A.dtype, copy=False) @ A[a:b]
+            yield slice(a, b), block.astype(dtype, copy=False)
+
+    def _apply_dense(self, A: np.ndarray) -> np.ndarray:
+        """``S @ A`` for a C- or F-ordered ``(n, k)`` ndarray of ``self``'s result dtype."""
+        out = np.zeros((self.d, A.shape[1]), dtype=A.dtype)
+        for rows, block in self._column_blocks(A.dtype):
+            out += block @ A[rows]
         return out
 
     def _apply_transpose_dense(self, Y: np.ndarray) -> np.ndarray:
         """``Sᵀ @ Y`` for a ``(d, k)`` ndarray."""
         out = np.empty((self.n, Y.shape[1]), dtype=Y.dtype)
-        step = max(1, _BLOCK_ENTRIES // self.d)
-        for a in range(0, self.n, step):
-            b = min(self.n, a + step)
-            block = self._columns(self.column_offset + a, self.column_offset + b)
-            out[a:b] = block.T.astype(Y.dtype, copy=False) @ Y
+        for rows, block in self._column_blocks(Y.dtype):
+            out[rows] = block.T @ Y
         return out
 
     # -- the public face ------------------------------------------------------
@@ -177,7 +171,7 @@ class SketchOperator:
             Dense, except for a sparse kind (CountSketch, sparse sign, row
             sampling) applied to a sparse matrix: then a CSR matrix.
         """
-        if _is_linear_operator(A):
+        if is_linear_operator(A):
             return self._apply_operator(A)
         if is_sparse(A):
             return self._apply_sparse(A)
@@ -210,7 +204,7 @@ class SketchOperator:
             raise ValueError(f"A must have {self.n} rows (the sketch's n), got shape {A.shape}")
         dtype = np.result_type(self.dtype, A.dtype)
         St = self.todense().T.astype(dtype)
-        return np.asarray(A.rmatmat(St)).T.astype(dtype, copy=False)
+        return as_operator(A, "A").rmatmat(St).T.astype(dtype, copy=False)
 
     def _kernels(self, operation: str, dtype: np.dtype) -> Any:
         """The engine's implementation of ``operation`` for data of ``dtype``."""
@@ -261,7 +255,7 @@ class TransposedSketch:
 
     def __rmatmul__(self, A: Any) -> Any:
         """``A @ Sᵀ = (S @ Aᵀ)ᵀ`` for ``A`` of shape ``(m, n)``."""
-        if is_sparse(A) or _is_linear_operator(A):
+        if is_sparse(A) or is_linear_operator(A):
             out = self.T.apply(A.T)
             return out.T
         kind = array_kind(A)
@@ -271,9 +265,3 @@ class TransposedSketch:
 
     def __repr__(self) -> str:
         return f"{self.T!r}.T"
-
-
-def _is_linear_operator(A: Any) -> bool:
-    from scipy.sparse.linalg import LinearOperator
-
-    return isinstance(A, LinearOperator)

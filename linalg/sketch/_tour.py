@@ -33,7 +33,7 @@ def _embedding_rows(rng: np.random.Generator) -> Iterator[TourRow]:
             f"singular values in [{s.min():.2f}, {s.max():.2f}]",
             float(max(1 - s.min(), s.max() - 1)),
             seconds,
-            S._random_engine() if make is not srht else "reference",
+            S._random_engine(),
             "distortion, not an error",
         )
 

@@ -212,3 +212,11 @@ def test_overflow_of_a_finite_input_warns():
     with pytest.warns(RuntimeWarning, match="overflow in S @ A"):
         out = countsketch(1, 100, rng=0, dtype=np.float32) @ A
     assert np.isinf(out).all()
+
+
+def test_operator_without_adjoint_is_refused_clearly():
+    from scipy.sparse.linalg import LinearOperator
+
+    L = LinearOperator((5, 2), matvec=lambda v: np.ones(5) * v.sum(), dtype=np.float64)
+    with pytest.raises(TypeError, match="no adjoint product"):
+        countsketch(3, 5, rng=0) @ L

@@ -1,0 +1,369 @@
+"""Randomized SVD: subspace iteration, block Krylov and block Lanczos on one
+range-finder iteration (see ``_iteration.py``)."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from linalg._core.engines import check_engine_name
+from linalg._core.namespace import array_kind, to_caller, to_numpy
+from linalg._core.operators import MatrixOperator, Operator, as_operator, is_sparse
+from linalg._core.random import RandomStream, as_random_stream
+from linalg._core.results import ConvergenceWarning
+from linalg._core.validate import check_bool, check_int, check_real
+from linalg.sketch._kinds import make_sketch
+from linalg.svd._iteration import Iteration, Ritz
+from linalg.svd._result import SVDResult, flip_signs
+
+__all__ = ["randomized_svd"]
+
+_METHODS = ("auto", "subspace", "block_krylov", "lanczos")
+_NORMALIZERS = ("auto", "qr", "lu", "none")
+# Gaussian probe vectors for the a-posteriori error estimate, and the factor on
+# their largest residual: ||M||₂ <= 2 max_i ||M ω_i|| fails with probability
+# at most P(|N(0, 1)| < 1/2)^8 < 5e-4 (Mω_i has a component σ₁(M) g_i).
+_PROBES = 16
+_PROBE_FACTOR = 1.0
+# "auto" continues as subspace iteration when the first Ritz values decay at
+# least this fast from the k-th to the last (s_b / s_k), else as block Krylov.
+_FAST_DECAY = 0.1
+# Most blocks a Krylov basis holds when it grows until a criterion is met.
+_MAX_BLOCKS = 16
+_SPARSE_KINDS = ("countsketch", "sparse_sign")
+
+
+def randomized_svd(
+    A: Any,
+    k: int,
+    *,
+    oversample: int = 10,
+    n_iter: int | str = "auto",
+    method: str = "auto",
+    sketch: Any = "gaussian",
+    normalizer: str = "auto",
+    tol: float | None = None,
+    rng: Any = None,
+    warn: bool = True,
+    engine: str | None = None,
+) -> SVDResult:
+    """The leading ``k`` singular triplets of a matrix, by a randomized range finder.
+
+    Parameters
+    ----------
+    A : array_like, sparse matrix or LinearOperator, shape (m, n)
+        NumPy, SciPy sparse, a SciPy ``LinearOperator`` (with ``rmatmat`` or
+        ``rmatvec``), or a torch / JAX tensor on the CPU (``U``, ``s``, ``Vt``
+        are then returned as the same type).
+    k : int
+        Number of singular triplets, ``1 <= k <= min(m, n)``. With ``tol``,
+        the largest rank allowed.
+    oversample : int, default 10
+        Extra columns of the random block: its width is ``b = k + oversample``
+        (at most ``min(m, n)``).
+    n_iter : int or "auto"
+        Iterations after the first pass; each costs two passes over ``A``.
+        ``"auto"``: subspace iteration 7 when ``k < min(m, n) / 10``, else 4
+        (as scikit-learn); block Krylov 3 (2 when ``k >= min(m, n) / 10``);
+        Lanczos, and block Krylov given ``tol``, until the stopping test holds
+        (at most 16 blocks in the basis). With a stopping test, an integer is
+        the most iterations: not meeting the test then warns.
+    method : {"auto", "subspace", "block_krylov", "lanczos"}
+        ``"subspace"``: power iteration on the latest block (Halko, Martinsson
+        and Tropp). ``"block_krylov"``: keep every block and extract from the
+        whole Krylov space (Musco and Musco): much faster convergence when
+        the spectrum decays slowly, for ``n_iter`` times more memory.
+        ``"lanczos"``: the same space, grown until the residuals of the ``k``
+        triplets are below ``sqrt(eps) · σ₁`` (singular values then accurate
+        to about ``eps``). ``"auto"``: after the first Rayleigh–Ritz step,
+        subspace iteration if the observed values fall tenfold from the
+        ``k``-th to the ``b``-th (fast decay), else block Krylov.
+    sketch : str or SketchOperator, default "gaussian"
+        The test matrix ``Ω = Sᵀ`` of the first pass: a kind known to
+        :mod:`linalg.sketch` (``"countsketch"`` or ``"sparse_sign"`` make the
+        first pass over a sparse matrix cost ``O(nnz)``) or a ``(b, n)``
+        :class:`~linalg.sketch.SketchOperator`.
+    normalizer : {"auto", "qr", "lu", "none"}
+        How subspace iteration rescales its intermediate blocks (the last is
+        always orthonormalized). ``"auto"`` is ``"qr"``. Krylov methods
+        always orthonormalize and accept only ``"auto"`` or ``"qr"``.
+    tol : float, optional
+        In (0, 1): stop as soon as the error estimate of some rank ``r <= k``
+        is at most ``tol · σ₁``, and return the smallest such rank.
+    rng : None, int, numpy.random.Generator or RandomStream
+        Seed of ``Ω`` and of the probe vectors (SPEC 7).
+    warn : bool, default True
+        Warn (:class:`~linalg.ConvergenceWarning`) when ``tol`` or Lanczos's
+        test is not met.
+    engine : {"auto", "reference", "numba"}, optional
+        Who draws the random numbers (the same numbers on every engine).
+
+    Returns
+    -------
+    SVDResult
+        ``U`` (m, r), ``s`` (r,), ``Vt`` (r, n) with ``r = k`` (or the rank
+        chosen by ``tol``), the spectral-norm ``error_estimate`` of
+        ``A - U diag(s) Vt``, ``n_passes`` over ``A``, ``converged``, and
+        ``info`` (method, iterations, block size). Unpacks as ``U, s, Vt``.
+
+    Raises
+    ------
+    ValueError
+        ``k`` out of range, an unknown method, sketch or normalizer, ``tol``
+        outside (0, 1), NaN or Inf in ``A``.
+    TypeError
+        ``A`` is complex, or an operator without an adjoint product.
+
+    Notes
+    -----
+    Every method runs one block Golub–Kahan iteration: ``U₁ = orth(A Ω)``,
+    then ``V_j = orth(Aᵀ U_j)`` and ``U_{j+1} = orth(A V_j)``, each block
+    orthonormalized against the kept ones (Gram–Schmidt twice, then QR).
+    The coefficients recorded on the way give ``Uᵀ A = Cᵀ Vᵀ``, so the
+    Rayleigh–Ritz triplets need no extra pass, and the next half-step gives
+    their residuals. ``n_iter = q`` costs ``2q + 2`` passes in every method.
+
+    The error estimate adds 8 Gaussian probes ``ω_i`` to the first pass:
+    ``e = (4 max_i ||(I - U Uᵀ) A ω_i||² + σ_{r+1}²)^{1/2}`` bounds
+    ``||A - U_r Σ_r V_rᵀ||₂`` unless every probe misses the top residual
+    direction by a factor 2 (probability below 5e-4; Halko et al., 2011, §4.3).
+    It can overestimate by up to ``√min(m, n)`` when the residual spectrum is flat.
+
+    Signs follow ``svd_flip``: the entry of largest magnitude in each column
+    of ``U`` is positive. float32 input is computed in float32.
+
+    References
+    ----------
+    N. Halko, P.-G. Martinsson and J. A. Tropp, "Finding structure with
+    randomness", SIAM Review 53 (2011). C. Musco and C. Musco, "Randomized
+    block Krylov methods for stronger and faster approximate singular value
+    decomposition", NeurIPS 2015.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from linalg.svd import randomized_svd
+    >>> rng = np.random.default_rng(0)
+    >>> Q1, _ = np.linalg.qr(rng.standard_normal((300, 40)))
+    >>> Q2, _ = np.linalg.qr(rng.standard_normal((200, 40)))
+    >>> sigma = 0.8 ** np.arange(40)
+    >>> A = (Q1 * sigma) @ Q2.T
+    >>> U, s, Vt = randomized_svd(A, 5, rng=0)
+    >>> np.allclose(s, sigma[:5])
+    True
+    >>> result = randomized_svd(A, 40, tol=1e-3, rng=0)
+    >>> result.s.shape[0], bool(result.error_estimate <= 1e-3)
+    (31, True)
+    """
+    kind = array_kind(A)
+    op = as_operator(to_numpy(A, "A"), "A")
+    m, n = op.shape
+    k = check_int(k, "k", low=1)
+    if k > min(m, n):
+        raise ValueError(f"k must be <= min(m, n) = {min(m, n)} for A of shape {op.shape}")
+    oversample = check_int(oversample, "oversample", low=0)
+    if method not in _METHODS:
+        raise ValueError(f"method must be one of {', '.join(map(repr, _METHODS))}, got {method!r}")
+    if normalizer not in _NORMALIZERS:
+        known = ", ".join(map(repr, _NORMALIZERS))
+        raise ValueError(f"normalizer must be one of {known}, got {normalizer!r}")
+    if method in ("block_krylov", "lanczos") and normalizer in ("lu", "none"):
+        raise ValueError(f"normalizer={normalizer!r} is for method='subspace' only")
+    fixed = n_iter != "auto"
+    if fixed:
+        n_iter = check_int(n_iter, "n_iter", low=0)
+    if tol is not None:
+        tol = check_real(tol, "tol", low=0.0, high=1.0, low_inclusive=False)
+    warn = check_bool(warn, "warn")
+    if engine is not None:
+        check_engine_name(engine, "engine")
+    b = min(k + oversample, min(m, n))
+    sketch_stream, probe_stream = as_random_stream(rng).spawn(2)
+    S = make_sketch(sketch, b, n, rng=sketch_stream, dtype=op.dtype, engine=engine)
+    plan = _Plan(k, b, method, n_iter if fixed else None, tol, normalizer, min(m, n))
+    result = _run(op, S, probe_stream, plan)
+    if warn and not result.converged:
+        warnings.warn(
+            f"randomized_svd: {result.info['stop']} (error estimate "
+            f"{result.error_estimate:.3g}, {result.n_passes} passes)",
+            ConvergenceWarning,
+            stacklevel=2,
+        )
+    U, Vt = flip_signs(result.U, result.Vt)
+    return SVDResult(
+        to_caller(U, kind),
+        to_caller(result.s, kind),
+        to_caller(Vt, kind),
+        error_estimate=result.error_estimate,
+        n_passes=result.n_passes,
+        converged=result.converged,
+        info=result.info,
+    )
+
+
+class _Plan:
+    """The resolved options: method, iterations and stopping rule."""
+
+    def __init__(
+        self,
+        k: int,
+        b: int,
+        method: str,
+        n_iter: int | None,
+        tol: float | None,
+        normalizer: str,
+        min_dim: int,
+    ) -> None:
+        self.k, self.b, self.tol = k, b, tol
+        self.method = method
+        self.small_k = k < min_dim / 10
+        self.has_test = method == "lanczos" or tol is not None
+        self.n_iter = n_iter
+        self.normalizer = "qr" if normalizer == "auto" else normalizer
+        blocks = _MAX_BLOCKS if n_iter is None else n_iter + 1
+        self.max_blocks = min(blocks, min_dim // b)
+
+    def iterations(self, method: str) -> int | None:
+        """``q`` for ``method``; None when only the stopping test (or a full basis) ends it."""
+        if self.n_iter is not None:
+            return self.n_iter
+        if method == "subspace":
+            return 7 if self.small_k else 4
+        if self.has_test:
+            return None
+        return 3 if self.small_k else 2
+
+
+def _first_pass(op: Operator, S: Any, probes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``A Sᵀ`` (sparse sketches multiply a matrix directly) and ``A Ω_probe``."""
+    if isinstance(op, MatrixOperator) and (is_sparse(op.A) or S.kind in _SPARSE_KINDS):
+        Y = op.A @ S.T
+        Y = Y.toarray() if is_sparse(Y) else Y
+    else:
+        Y = op.matmat(np.asarray(S.T.todense(), dtype=op.dtype))
+    return np.asarray(Y, dtype=op.dtype), np.asarray(op.matmat(probes), dtype=op.dtype)
+
+
+@dataclass
+class _Outcome:
+    U: np.ndarray
+    s: np.ndarray
+    Vt: np.ndarray
+    error_estimate: float
+    n_passes: int
+    converged: bool
+    info: dict
+
+
+def _run(op: Operator, S: Any, probe_stream: RandomStream, plan: _Plan) -> _Outcome:
+    if plan.method != "subspace" and plan.max_blocks < 2:
+        return _dense(op, plan)
+    n = op.shape[1]
+    probes = probe_stream.normal((n, _PROBES), dtype=op.dtype)
+    Y, probe_images = _first_pass(op, S, probes)
+    method = plan.method
+    keep = method != "subspace"
+    it = Iteration(op, Y, keep=keep, max_blocks=plan.max_blocks, normalizer=plan.normalizer)
+    q = plan.iterations("block_krylov" if method == "auto" else method)
+    watch = plan.tol is not None or method in ("auto", "lanczos")
+    stop, converged = "iterations done", True
+    step = 0
+    while True:
+        final = step == q or it.full
+        ritz = it.right(need_ritz=final or watch or keep)
+        if method == "auto":
+            method = _choose(ritz, plan)
+            keep = it.keep = method != "subspace"
+            q = plan.iterations(method)
+            watch = plan.tol is not None
+            final = step == q or it.full
+        if plan.tol is not None:
+            rank, estimate = _rank_for_tol(ritz, probe_images, plan)
+            if rank is not None:
+                return _finish(ritz, rank, estimate, it, method, step, "tol met", True)
+        if final:
+            if plan.has_test:
+                converged = False
+                stop = "tol not met" if plan.tol is not None else "Lanczos not converged"
+            break
+        it.left(orthonormal=keep or plan.tol is not None or step + 1 == q)
+        if method == "lanczos" and _lanczos_converged(it, ritz, plan.k):
+            stop = "Lanczos converged"
+            break
+        step += 1
+    estimate = math.hypot(_residual_norm(ritz, probe_images), _tail(ritz.s, plan.k))
+    return _finish(ritz, plan.k, estimate, it, method, step, stop, converged)
+
+
+def _choose(ritz: Ritz, plan: _Plan) -> str:
+    """Subspace iteration when the observed spectrum decays fast past ``k``, else block Krylov."""
+    s = ritz.s
+    if s[plan.k - 1] > 0 and s[-1] <= _FAST_DECAY * s[plan.k - 1]:
+        return "subspace"
+    return "block_krylov"
+
+
+def _lanczos_converged(it: Iteration, ritz: Ritz, k: int) -> bool:
+    """Residuals of the ``k`` triplets below ``sqrt(eps) · σ₁``."""
+    rtol = math.sqrt(np.finfo(it.dtype).eps)
+    return bool(np.max(it.residuals(ritz, k)) <= rtol * ritz.s[0])
+
+
+def _residual_norm(ritz: Ritz, probe_images: np.ndarray) -> float:
+    """``2 max_i ||(I - U Uᵀ) A ω_i||``: bounds ``||(I - U Uᵀ) A||₂`` (see the Notes)."""
+    U = ritz.U
+    R = probe_images - U @ (U.T @ probe_images)
+    return _PROBE_FACTOR * float(np.max(np.linalg.norm(R, axis=0)))
+
+
+def _tail(s: np.ndarray, rank: int) -> float:
+    """``σ_{rank+1}`` of the projection (0 past its size)."""
+    return float(s[rank]) if rank < s.size else 0.0
+
+
+def _smallest_rank(estimates: np.ndarray, threshold: float) -> int | None:
+    within = np.flatnonzero(estimates <= threshold)
+    return int(within[0]) + 1 if within.size else None
+
+
+def _rank_for_tol(ritz: Ritz, probe_images: np.ndarray, plan: _Plan) -> tuple[int | None, float]:
+    """The smallest rank ``r <= k`` whose error estimate is ``<= tol · σ₁``, and that estimate."""
+    perp = _residual_norm(ritz, probe_images)
+    estimates = np.hypot(perp, [_tail(ritz.s, r) for r in range(1, plan.k + 1)])
+    rank = _smallest_rank(estimates, plan.tol * ritz.s[0])
+    return rank, float(estimates[(rank or plan.k) - 1])
+
+
+def _finish(
+    ritz: Ritz,
+    rank: int,
+    estimate: float,
+    it: Iteration,
+    method: str,
+    step: int,
+    stop: str,
+    converged: bool,
+) -> _Outcome:
+    info = {"method": method, "n_iter": step, "block_size": it.b, "rank": rank, "stop": stop}
+    U, s, Vt = ritz.left(rank), ritz.s[:rank].copy(), ritz.right_t(rank)
+    return _Outcome(U, s, Vt, estimate, it.passes, converged, info)
+
+
+def _dense(op: Operator, plan: _Plan) -> _Outcome:
+    """The exact SVD, when a Krylov basis of two blocks would not fit in ``min(m, n)``."""
+    n = op.shape[1]
+    if isinstance(op, MatrixOperator):
+        M = op.A.toarray() if is_sparse(op.A) else op.A
+    else:
+        M = op.matmat(np.eye(n, dtype=op.dtype))
+    U, s, Vt = np.linalg.svd(np.asarray(M, dtype=op.dtype), full_matrices=False)
+    rank = plan.k
+    if plan.tol is not None:
+        tails = np.array([_tail(s, r) for r in range(1, plan.k + 1)])
+        rank = _smallest_rank(tails, plan.tol * s[0]) or plan.k
+    info = {"method": "dense", "n_iter": 0, "block_size": n, "rank": rank, "stop": "exact"}
+    return _Outcome(U[:, :rank], s[:rank], Vt[:rank], _tail(s, rank), 1, True, info)

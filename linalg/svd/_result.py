@@ -1,0 +1,64 @@
+"""The result of a truncated singular value decomposition."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = ["SVDResult", "flip_signs"]
+
+
+@dataclass(frozen=True, repr=False)
+class SVDResult:
+    """The leading ``k`` singular triplets of a matrix, ``A ≈ U diag(s) Vt``.
+
+    Unpacks like :func:`numpy.linalg.svd`: ``U, s, Vt = randomized_svd(A, k)``.
+
+    Attributes
+    ----------
+    U : array, shape (m, k)
+        Left singular vectors, orthonormal columns.
+    s : array, shape (k,)
+        Singular values, non-increasing.
+    Vt : array, shape (k, n)
+        Right singular vectors, orthonormal rows.
+    error_estimate : float
+        An estimate of ``||A - U diag(s) Vt||₂`` (spectral norm); ``nan``
+        when the method did not compute one.
+    n_passes : int
+        Passes over ``A`` (products with ``A`` or ``Aᵀ`` by a block of vectors).
+    converged : bool
+        Whether a requested tolerance was met (``True`` when none was asked).
+    info : dict
+        Details: the method used, the rank reached, the block size.
+    """
+
+    U: Any
+    s: Any
+    Vt: Any
+    error_estimate: float = float("nan")
+    n_passes: int = 0
+    converged: bool = True
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def __iter__(self):
+        return iter((self.U, self.s, self.Vt))
+
+    def __repr__(self) -> str:
+        m, k = np.shape(self.U)
+        n = np.shape(self.Vt)[1]
+        return (
+            f"SVDResult(shape=({m}, {n}), k={k}, error_estimate={self.error_estimate:.3g}, "
+            f"n_passes={self.n_passes}, converged={self.converged}, info={self.info!r})"
+        )
+
+
+def flip_signs(U: np.ndarray, Vt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Signs fixed as ``svd_flip``: the largest-magnitude entry of each column
+    of ``U`` (the first, on ties) is positive; ``Vt``'s rows follow."""
+    rows = np.argmax(np.abs(U), axis=0)
+    signs = np.sign(U[rows, np.arange(U.shape[1])])
+    signs[signs == 0] = 1
+    return U * signs, Vt * signs[:, None]

@@ -16,7 +16,7 @@ import scipy
 import linalg
 from linalg._core.tour import TourRow
 
-FAMILIES = ("solvers", "curvature", "kron", "sketch")
+FAMILIES = ("solvers", "curvature", "kron", "sketch", "svd")
 
 
 def _print_engines() -> None:

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from linalg import curvature, kron, sketch, solvers
+from linalg import curvature, kron, sketch, solvers, svd
 
 from conftest import poisson2d, spd_matrix
 
@@ -157,6 +157,38 @@ def _check_nystrom(result, inputs):
     A = np.asarray(inputs["A"])
     U, lam = (np.asarray(x) for x in result)
     np.testing.assert_allclose((U * lam) @ U.T, A, atol=1e-8)  # rank 16 of a 16 x 16 matrix
+
+
+def _check_randomized_svd(result, inputs):
+    A = np.asarray(inputs["A"])
+    np.testing.assert_allclose(result.s, np.linalg.svd(A, compute_uv=False)[:3], rtol=1e-10)
+    U, s, Vt = result
+    np.testing.assert_allclose(np.linalg.norm(A.T @ U - Vt.T * s, axis=0), 0.0, atol=1e-8)
+
+
+def _tsvd_factors():
+    """A fixed rank-4 truncated SVD of a 30 x 20 matrix."""
+    r = np.random.default_rng(7)
+    U = np.linalg.qr(r.standard_normal((30, 4)))[0]
+    V = np.linalg.qr(r.standard_normal((20, 4)))[0]
+    return U, np.array([4.0, 3.0, 2.0, 1.0]), V.T
+
+
+def _surrogate():
+    U, s, Vt = _tsvd_factors()
+    return (U * s) @ Vt
+
+
+def _tsvd_check(updated):
+    """The object holds the best rank-4 approximation of ``updated(inputs)``."""
+
+    def check(result, inputs):
+        U, s, Vt = np.linalg.svd(updated(inputs), full_matrices=False)
+        expected = (U[:, :4] * s[:4]) @ Vt[:4]
+        got = (np.asarray(result.U) * np.asarray(result.s)) @ np.asarray(result.Vt)
+        np.testing.assert_allclose(got, expected, atol=1e-10)
+
+    return check
 
 
 def _check_nystrom_preconditioner(result, inputs):
@@ -386,6 +418,48 @@ TABLE = [
         lambda rng: {"A": rng.standard_normal((60, 4)), "b": rng.standard_normal(60)},
         _check_least_squares,
         ("A", "b"),
+    ),
+    Entry(
+        "svd.randomized_svd",
+        lambda A, **kw: svd.randomized_svd(A, 3, method="lanczos", rng=0, **kw),
+        lambda rng: {"A": rng.standard_normal((40, 30)) * np.geomspace(1.0, 1e-3, 30)},
+        _check_randomized_svd,
+        ("A",),
+    ),
+    Entry(
+        "svd.TruncatedSVD",
+        svd.TruncatedSVD,
+        lambda rng: dict(zip(("U", "s", "Vt"), _tsvd_factors(), strict=True)),
+        _tsvd_check(lambda inputs: (np.asarray(inputs["U"]) * inputs["s"]) @ inputs["Vt"]),
+        ("U", "s", "Vt"),
+    ),
+    Entry(
+        "svd.TruncatedSVD.from_matrix",
+        lambda A, **kw: svd.TruncatedSVD.from_matrix(A, 4, rng=0, **kw),
+        lambda rng: {"A": rng.standard_normal((30, 4)) @ rng.standard_normal((4, 20))},
+        _tsvd_check(lambda inputs: np.asarray(inputs["A"])),
+        ("A",),
+    ),
+    Entry(
+        "svd.TruncatedSVD.add_rows",
+        lambda E, **kw: svd.TruncatedSVD(*_tsvd_factors(), **kw).add_rows(E),
+        lambda rng: {"E": rng.standard_normal((3, 20))},
+        _tsvd_check(lambda inputs: np.vstack([_surrogate(), inputs["E"]])),
+        ("E",),
+    ),
+    Entry(
+        "svd.TruncatedSVD.add_columns",
+        lambda E, **kw: svd.TruncatedSVD(*_tsvd_factors(), **kw).add_columns(E),
+        lambda rng: {"E": rng.standard_normal((30, 3))},
+        _tsvd_check(lambda inputs: np.hstack([_surrogate(), inputs["E"]])),
+        ("E",),
+    ),
+    Entry(
+        "svd.TruncatedSVD.update",
+        lambda B, C, **kw: svd.TruncatedSVD(*_tsvd_factors(), **kw).update(B, C),
+        lambda rng: {"B": rng.standard_normal((30, 2)), "C": rng.standard_normal((20, 2))},
+        _tsvd_check(lambda inputs: _surrogate() + inputs["B"] @ np.asarray(inputs["C"]).T),
+        ("B", "C"),
     ),
     Entry(
         "solvers.jacobi",

@@ -34,6 +34,9 @@ _PROBE_FACTOR = 1.0
 _FAST_DECAY = 0.1
 # Most blocks a Krylov basis holds when it grows until a criterion is met.
 _MAX_BLOCKS = 16
+# Below this many blocks in min(m, n) a Krylov basis would span most of the
+# space: the exact SVD is cheaper.
+_MIN_BLOCKS = 3
 _SPARSE_KINDS = ("countsketch", "sparse_sign")
 
 
@@ -126,6 +129,9 @@ def randomized_svd(
     The coefficients recorded on the way give ``Uᵀ A = Cᵀ Vᵀ``, so the
     Rayleigh–Ritz triplets need no extra pass, and the next half-step gives
     their residuals. ``n_iter = q`` costs ``2q + 2`` passes in every method.
+    When fewer than three blocks of ``b`` columns fit in ``min(m, n)``, the
+    Krylov methods (and ``"auto"``) compute the exact SVD instead
+    (``info["method"] == "dense"``): their basis would span most of the space.
 
     The error estimate adds 8 Gaussian probes ``ω_i`` to the first pass:
     ``e = (4 max_i ||(I - U Uᵀ) A ω_i||² + σ_{r+1}²)^{1/2}`` bounds
@@ -224,8 +230,9 @@ class _Plan:
         self.has_test = method == "lanczos" or tol is not None
         self.n_iter = n_iter
         self.normalizer = "qr" if normalizer == "auto" else normalizer
+        self.blocks_that_fit = min_dim // b
         blocks = _MAX_BLOCKS if n_iter is None else n_iter + 1
-        self.max_blocks = min(blocks, min_dim // b)
+        self.max_blocks = min(blocks, self.blocks_that_fit)
 
     def iterations(self, method: str) -> int | None:
         """``q`` for ``method``; None when only the stopping test (or a full basis) ends it."""
@@ -260,7 +267,7 @@ class _Outcome:
 
 
 def _run(op: Operator, S: Any, probe_stream: RandomStream, plan: _Plan) -> _Outcome:
-    if plan.method != "subspace" and plan.max_blocks < 2:
+    if plan.method != "subspace" and plan.blocks_that_fit < _MIN_BLOCKS:
         return _dense(op, plan)
     n = op.shape[1]
     probes = probe_stream.normal((n, _PROBES), dtype=op.dtype)
@@ -354,7 +361,7 @@ def _finish(
 
 
 def _dense(op: Operator, plan: _Plan) -> _Outcome:
-    """The exact SVD, when a Krylov basis of two blocks would not fit in ``min(m, n)``."""
+    """The exact SVD, when fewer than three blocks fit in ``min(m, n)``."""
     n = op.shape[1]
     if isinstance(op, MatrixOperator):
         M = op.A.toarray() if is_sparse(op.A) else op.A

@@ -32,8 +32,10 @@ _PROBE_FACTOR = 1.0
 # "auto" continues as subspace iteration when the first Ritz values decay at
 # least this fast from the k-th to the last (s_b / s_k), else as block Krylov.
 _FAST_DECAY = 0.1
-# Most blocks a Krylov basis holds when it grows until a criterion is met.
-_MAX_BLOCKS = 16
+# Entries of the two Krylov bases together when they grow until a stopping
+# test holds (2**25: 256 MB in float64), and the fewest blocks allowed anyway.
+_BASIS_ENTRIES = 1 << 25
+_MIN_GROWTH_BLOCKS = 8
 # Below this many blocks in min(m, n) a Krylov basis would span most of the
 # space: the exact SVD is cheaper.
 _MIN_BLOCKS = 3
@@ -73,8 +75,9 @@ def randomized_svd(
         ``"auto"``: subspace iteration 7 when ``k < min(m, n) / 10``, else 4
         (as scikit-learn); block Krylov 3 (2 when ``k >= min(m, n) / 10``);
         Lanczos, and block Krylov given ``tol``, until the stopping test holds
-        (at most 16 blocks in the basis). With a stopping test, an integer is
-        the most iterations: not meeting the test then warns.
+        or the bases reach ``2**25`` entries together (256 MB in float64; at
+        least 8 blocks). With a stopping test, an integer is the most
+        iterations: not meeting the test then warns.
     method : {"auto", "subspace", "block_krylov", "lanczos"}
         ``"subspace"``: power iteration on the latest block (Halko, Martinsson
         and Tropp). ``"block_krylov"``: keep every block and extract from the
@@ -190,7 +193,7 @@ def randomized_svd(
     b = min(k + oversample, min(m, n))
     sketch_stream, probe_stream = as_random_stream(rng).spawn(2)
     S = make_sketch(sketch, b, n, rng=sketch_stream, dtype=op.dtype, engine=engine)
-    plan = _Plan(k, b, method, n_iter if fixed else None, tol, normalizer, min(m, n))
+    plan = _Plan(k, b, method, n_iter if fixed else None, tol, normalizer, (m, n))
     result = _run(op, S, probe_stream, plan)
     if warn and not result.converged:
         warnings.warn(
@@ -222,8 +225,9 @@ class _Plan:
         n_iter: int | None,
         tol: float | None,
         normalizer: str,
-        min_dim: int,
+        shape: tuple[int, int],
     ) -> None:
+        min_dim = min(shape)
         self.k, self.b, self.tol = k, b, tol
         self.method = method
         self.small_k = k < min_dim / 10
@@ -231,7 +235,10 @@ class _Plan:
         self.n_iter = n_iter
         self.normalizer = "qr" if normalizer == "auto" else normalizer
         self.blocks_that_fit = min_dim // b
-        blocks = _MAX_BLOCKS if n_iter is None else n_iter + 1
+        if n_iter is None:
+            blocks = max(_MIN_GROWTH_BLOCKS, _BASIS_ENTRIES // (sum(shape) * b))
+        else:
+            blocks = n_iter + 1
         self.max_blocks = min(blocks, self.blocks_that_fit)
 
     def iterations(self, method: str) -> int | None:

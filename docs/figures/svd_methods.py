@@ -1,7 +1,7 @@
 """Regenerate docs/_static/svd_methods.png: singular-value error against time for
 each randomized SVD method on two planted spectra.
 
-Run from the repository root: ``python docs/figures/svd_methods.py`` (needs
+Run from the repository root: ``OPENBLAS_NUM_THREADS=1 python docs/figures/svd_methods.py`` (needs
 matplotlib and scikit-learn). Each point is the median of three runs.
 """
 
@@ -36,7 +36,7 @@ def median_time(run):
     return float(np.median(times)), value
 
 
-def curve(A, sigma, runs):
+def curve(sigma, runs):
     points = []
     for run in runs:
         seconds, s = median_time(run)
@@ -70,7 +70,7 @@ fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), layout="constrained")
 for ax, (title, sigma) in zip(axes, spectra.items(), strict=True):
     A = (Q1 * sigma) @ Q2.T
     for name, runs in methods(A).items():
-        seconds, error = curve(A, sigma, runs)
+        seconds, error = curve(sigma, runs)
         ax.loglog(seconds, np.maximum(error, 1e-16), "o-", label=name, markersize=3)
     ax.set_title(f"{m} × {n}, k = {k}, {title}", fontsize=9)
     ax.set_xlabel("seconds")

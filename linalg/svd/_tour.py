@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import numpy as np
+import scipy.sparse as sp
 
 from linalg._core.tour import TourRow, relative_error, timed
-from linalg.svd import randomized_svd
+from linalg.svd import TruncatedSVD, randomized_svd
 
 
 def _planted(rng: np.random.Generator, m: int, n: int, sigma: np.ndarray) -> np.ndarray:
@@ -38,4 +39,25 @@ def tour() -> Iterator[TourRow]:
         relative_error(result.s, sigma[: result.s.size]),
         seconds,
         "reference",
+    )
+
+    rows = sp.random_array((3_000, 500), density=0.01, rng=rng, format="csr")
+    planted = sp.csr_array(rng.standard_normal((3_000, 10)) @ rng.standard_normal((10, 500)))
+    M = (planted + rows).tocsr()
+    tsvd = TruncatedSVD.from_matrix(M[:1_000], 10, rng=0)
+
+    def stream():
+        for start in range(1_000, 3_000, 200):
+            tsvd.add_rows(M[start : start + 200])
+        return tsvd
+
+    _, seconds = timed(stream)
+    exact = np.linalg.svd(M.toarray(), compute_uv=False)[:10]
+    yield TourRow(
+        "TruncatedSVD.add_rows(E) x 10",
+        f"1000 -> 3000 sparse rows, rank 10; orthogonality {tsvd.orthogonality_error():.0e}",
+        relative_error(np.asarray(tsvd.s), exact),
+        seconds,
+        "reference",
+        "singular values against the SVD of the whole matrix",
     )

@@ -10,9 +10,10 @@ every ratio side by side (``asv_bench/ratios.py``):
   ``sklearn.utils.extmath.randomized_svd`` with its defaults (7 power
   iterations, 16 passes). ``track_max_relative_error`` is the largest
   ``|s_i - σ_i| / σ_i``: the time ratio counts only at equal or better error.
-- ``SparseSVD``: a 100,000 × 10,000 CSR matrix, 10⁶ uniform random non-zeros
-  of size about 0.01 plus a planted rank-20 part (20 constant 1,000 × 50
-  blocks on disjoint rows and columns, another 10⁶ non-zeros), ``k = 20``, to a
+- ``SparseSVD``: a 100,000 × 10,000 CSR matrix, 10⁶ standard normal non-zeros
+  at random positions (spectral norm about 13) plus a planted rank-20 part
+  (20 constant 1,000 × 50 blocks on disjoint rows and columns, singular values
+  100 down to 30, another 10⁶ non-zeros), ``k = 20``, to a
   maximum relative singular-value error of 1e-6: ``"linalg"`` is
   ``randomized_svd(method="lanczos")`` (stops when the residuals reach
   ``sqrt(eps) σ₁``), ``"propack"`` and ``"arpack"`` are
@@ -42,14 +43,14 @@ def planted_dense(seed=0):
 
 
 def planted_sparse(seed=0):
-    """Sparse noise plus 20 constant blocks (rank 20, values 20.0 down to 1.0 per entry)."""
+    """Sparse standard normal noise plus 20 constant blocks (rank 20, σ from 100 to 30)."""
     m, n = SPARSE_SHAPE
     rng = np.random.default_rng(seed)
     noise = sp.random_array((m, n), density=1e6 / (m * n), rng=rng, format="coo")
-    noise.data = 0.02 * (noise.data - 0.5)
+    noise.data = rng.standard_normal(noise.nnz)
     block_rows, block_cols = 1000, 50
     rows, cols, vals = [], [], []
-    for i, value in enumerate(np.linspace(20.0, 1.0, SPARSE_K)):
+    for i, value in enumerate(np.linspace(100.0, 30.0, SPARSE_K)):
         r = np.arange(i * block_rows, (i + 1) * block_rows)
         c = np.arange(i * block_cols, (i + 1) * block_cols)
         rr, cc = np.meshgrid(r, c, indexing="ij")

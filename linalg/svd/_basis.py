@@ -19,6 +19,8 @@ _DEFLATION_FACTOR = 1e3
 # Fresh directions for a deflated block: drawn from this seed, the basis size
 # as the stream, so that runs are reproducible.
 _FILL_SEED = 0x5EED
+# Gram–Schmidt needs no second pass when every column keeps this share of its norm.
+_ONE_PASS = 1 / np.sqrt(2)
 
 
 class Basis:
@@ -27,10 +29,11 @@ class Basis:
     :meth:`extend` orthonormalizes a block against the basis and returns the
     coefficients ``c`` with ``W = Q[:, :size] @ c`` (to rounding), which is all
     a Krylov method needs to know the projected matrix without another product
-    with ``A``. Block classical Gram–Schmidt applied twice removes the part in
-    the basis; CholeskyQR applied twice (``WᵀW = RᵀR``, ``Q = W R⁻¹``: two small
-    Gram matrices and GEMMs, several times faster than Householder QR on a
-    tall block) orthonormalizes the rest, with Householder QR where the block
+    with ``A``. Block classical Gram–Schmidt (twice where the first pass
+    cancels much of a column) removes the part in the basis; CholeskyQR
+    applied twice (``WᵀW = RᵀR``, ``Q = W R⁻¹``: two small Gram matrices and
+    GEMMs, several times faster than Householder QR on a tall block)
+    orthonormalizes the rest, with Householder QR where the block
     is too ill-conditioned for a Cholesky factor. Directions of the block that
     are already in the span are replaced by fresh random ones, so the basis
     stays orthonormal when the Krylov space is exhausted.
@@ -70,15 +73,16 @@ class Basis:
         """
         old, b = self.size, W.shape[1]
         previous = self.columns
-        scale = float(np.max(np.linalg.norm(W, axis=0), initial=0.0))
-        head = _project(previous, W)
+        norms = np.linalg.norm(W, axis=0)
+        scale = float(np.max(norms, initial=0.0))
+        head = _project(previous, W, norms)
         block, R, cholesky = _orthonormalize(W)
         deficient = np.abs(np.diag(R)) <= _DEFLATION_FACTOR * np.finfo(W.dtype).eps * scale
         if deficient.any():
             fill = RandomStream(_FILL_SEED, old).normal((W.shape[0], int(deficient.sum())))
             block[:, deficient] = fill.astype(W.dtype)
         if deficient.any() or not cholesky or _condition(R) > _WELL_CONDITIONED:
-            head += _project(previous, block) @ R
+            head += _project(previous, block, np.linalg.norm(block, axis=0)) @ R
         block, R2, _ = _orthonormalize(block)
         coefficients = np.empty((old + b, b), dtype=W.dtype)
         coefficients[:old] = head
@@ -88,13 +92,18 @@ class Basis:
         return coefficients
 
 
-def _project(previous: np.ndarray, W: np.ndarray) -> np.ndarray:
-    """Remove from ``W`` (in place) its part in ``span(previous)``, Gram–Schmidt
-    twice; return the coefficients."""
+def _project(previous: np.ndarray, W: np.ndarray, norms: np.ndarray) -> np.ndarray:
+    """Remove from ``W`` (in place) its part in ``span(previous)``; return the
+    coefficients. Block Gram–Schmidt, repeated once unless every column kept
+    at least ``1/√2`` of its norm (``norms``) in the first pass: then the
+    first pass is already accurate to rounding (Kahan and Parlett's "twice is
+    enough" test)."""
     if previous.shape[1] == 0:
         return np.zeros((0, W.shape[1]), dtype=W.dtype)
     head = previous.T @ W
     W -= previous @ head
+    if np.all(np.linalg.norm(W, axis=0) >= _ONE_PASS * norms):
+        return head
     again = previous.T @ W
     W -= previous @ again
     return head + again

@@ -4,7 +4,8 @@
 every ratio side by side (``asv_bench/ratios.py``):
 
 - ``SketchDense``: ``S @ A`` for a dense 1,000,000 × 200 float64 ``A`` to 800
-  rows, each kind on its default (Numba where installed) engine, against
+  rows, each kind on its default (Numba where installed) engine (``srht`` is
+  the default Walsh–Hadamard transform, ``srht_dct`` the DCT), against
   ``scipy`` (``scipy.linalg.clarkson_woodruff_transform``) and ``copy``
   (``numpy.copy`` of ``A``: one read and one write of the array, the floor
   any one-pass method is judged against).
@@ -29,6 +30,8 @@ def _sketches():
 
 def _make(kind, d, n, rng):
     sketch = _sketches()
+    if kind == "srht_dct":
+        return sketch.srht(d, n, transform="dct", rng=rng)
     if not hasattr(sketch, kind):
         raise NotImplementedError(f"linalg.sketch has no {kind} yet")
     return getattr(sketch, kind)(d, n, rng=rng)
@@ -37,7 +40,16 @@ def _make(kind, d, n, rng):
 class SketchDense:
     """S @ A, A dense 1,000,000 x 200 float64, d = 800."""
 
-    params = (["linalg-countsketch", "linalg-sparse_sign", "linalg-srht", "scipy", "copy"],)
+    params = (
+        [
+            "linalg-countsketch",
+            "linalg-sparse_sign",
+            "linalg-srht",
+            "linalg-srht_dct",
+            "scipy",
+            "copy",
+        ],
+    )
     param_names = ("impl",)
     number = 1
     repeat = (3, 7, 60.0)

@@ -56,8 +56,12 @@ class _ReferenceKernels:
         return floyd_rows(u, d), signs
 
     @staticmethod
-    def apply(rows: np.ndarray, values: np.ndarray, A: np.ndarray, d: int) -> np.ndarray:
-        """``S @ A`` with S given by its rows and values per column."""
+    def sketch(
+        rng: RandomStream, d: int, nnz: int, start: int, A: np.ndarray, scale: float
+    ) -> np.ndarray:
+        """``S @ A`` for S's columns ``start, ..., start + n - 1``, values ``scale`` times signs."""
+        rows, signs = REFERENCE_KERNELS.hashes(rng, d, nnz, start, start + A.shape[0])
+        values = (signs * scale).astype(A.dtype, copy=False)
         return np.asarray(as_csc(rows, values, d) @ A)
 
     @staticmethod
@@ -85,18 +89,22 @@ class _HashedSketch(SketchOperator):
     sparse = True
     nnz_per_col: int
 
+    def _scale(self) -> float:
+        return 1.0 / np.sqrt(self.nnz_per_col)
+
     def _hashed(self, start: int, stop: int, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
         kernels = self._kernels("sketch.sparse", self.dtype)
         rows, signs = kernels.hashes(self.rng, self.d, self.nnz_per_col, start, stop)
-        return rows, (signs * (1.0 / np.sqrt(self.nnz_per_col))).astype(dtype, copy=False)
+        return rows, (signs * self._scale()).astype(dtype, copy=False)
 
     def _columns(self, start: int, stop: int) -> Any:
         return as_csc(*self._hashed(start, stop, self.dtype), self.d)
 
     def _apply_dense(self, A: np.ndarray) -> np.ndarray:
-        start = self.column_offset
-        rows, values = self._hashed(start, start + self.n, A.dtype)
-        return self._kernels("sketch.sparse", A.dtype).apply(rows, values, A, self.d)
+        kernels = self._kernels("sketch.sparse", A.dtype)
+        return kernels.sketch(
+            self.rng, self.d, self.nnz_per_col, self.column_offset, A, self._scale()
+        )
 
     def _apply_transpose_dense(self, Y: np.ndarray) -> np.ndarray:
         start = self.column_offset

@@ -11,20 +11,27 @@ are computed, by splitting each index into a high and a low part,
 ``j_hi`` (all rows), then, for each kept row, a dot product of length ``Q``
 over ``j_lo``. That costs ``O(N k (log P + d / P))`` instead of the
 ``O(N k log N)`` of the full transform, and runs chunk by chunk over ``j_lo``
-so that the working set stays small.
+so that the working set stays small. The Hadamard product is an engine
+operation (``"sketch.srht_hadamard"``): NumPy here, one fused kernel in
+:mod:`linalg.sketch._srht_numba`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import scipy.fft
 
+from linalg._core.engines import register
 from linalg._core.validate import check_int
 from linalg.sketch._operator import SketchOperator
 
 __all__ = ["SRHTSketch", "srht"]
+
+register("sketch.srht_hadamard", "reference", "linalg.sketch._srht:hadamard_apply")
+register("sketch.srht_hadamard", "numba", "linalg.sketch._srht_numba:hadamard_apply")
 
 _TRANSFORMS = ("dct", "hadamard")
 # Entries of the (P, L, k) buffer of one chunk of the fast path.
@@ -57,7 +64,7 @@ class SRHTSketch(SketchOperator):
         d: int,
         n: int,
         *,
-        transform: str = "dct",
+        transform: str = "hadamard",
         rng: Any = None,
         dtype: Any = np.float64,
         engine: str | None = None,
@@ -104,48 +111,12 @@ class SRHTSketch(SketchOperator):
     def _apply_dense(self, A: np.ndarray) -> np.ndarray:
         if not self._fast_pays():
             return super()._apply_dense(A)
-        P = _split(self.transform, self.N, self.d)
-        Q = self.N // P
-        k = A.shape[1]
         start = self.column_offset
         signs = self._signs(start, start + self.n).astype(A.dtype)
-        high, low = np.divmod(self.rows, Q)
-        group = high if self.transform == "hadamard" else _residue(self.rows, P)[0]
-        order = np.argsort(group, kind="stable")
-        bounds = np.flatnonzero(np.diff(group[order])) + 1
-        slices = np.split(np.arange(self.d), bounds)
-        heads = group[order][[s[0] for s in slices]]
-        weights = self._row_weights()[order]
-        out = np.zeros((self.d, k), dtype=A.dtype)
-        step = max(1, min(Q, _CHUNK_ENTRIES // (P * k)))
-        for l0 in range(0, Q, step):
-            l1 = min(Q, l0 + step)
-            rows = np.arange(P)[:, None] * Q + np.arange(l0, l1)[None, :] - start
-            inside = (rows >= 0) & (rows < self.n)
-            rows = np.where(inside, rows, 0)
-            buffer = A[rows.ravel()]
-            buffer *= (signs[rows] * inside).reshape(-1, 1)
-            buffer = buffer.reshape(P, (l1 - l0) * k)
-            lows = np.arange(l0, l1, dtype=np.int64)[None, :]
-            if self.transform == "hadamard":
-                _fwht(buffer)
-                W = buffer.reshape(P, l1 - l0, k)
-                coef = _trig("hadamard", 1, low[order][:, None], lows) * weights[:, None]
-                for s, h in zip(slices, heads, strict=True):
-                    out[s] += coef[s].astype(A.dtype) @ W[h]
-            else:
-                Z = scipy.fft.rfft(buffer, n=2 * P, axis=0, workers=_WORKERS)
-                Z = Z.reshape(P + 1, l1 - l0, k)
-                phase = (self.rows[order][:, None] * (2 * lows + 1)) % (4 * self.N)
-                angle = np.pi * phase / (2.0 * self.N)
-                sign = _residue(self.rows, P)[1][order]
-                cos = (np.cos(angle) * weights[:, None]).astype(A.dtype)
-                sin = (np.sin(angle) * (weights * sign)[:, None]).astype(A.dtype)
-                for s, r in zip(slices, heads, strict=True):
-                    out[s] += cos[s] @ Z[r].real + sin[s] @ Z[r].imag
-        result = np.empty_like(out)
-        result[order] = out
-        return result
+        if self.transform == "hadamard":
+            apply = self._kernels("sketch.srht_hadamard", A.dtype)
+            return apply(A, signs, start, self.N, self.rows, self._row_weights())
+        return dct_apply(A, signs, start, self.N, self.rows, self._row_weights())
 
     def _apply_transpose_dense(self, Y: np.ndarray) -> np.ndarray:
         if not self._fast_pays():
@@ -161,6 +132,103 @@ class SRHTSketch(SketchOperator):
         out = full[start : start + self.n]
         out *= self._signs(start, start + self.n).astype(Y.dtype)[:, None]
         return out
+
+
+def _chunks(
+    A: np.ndarray, signs: np.ndarray, start: int, P: int, Q: int
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """``(j_lo values, (P, L k) block of D A)`` for chunks of ``L`` values of ``j_lo``.
+
+    Row ``p`` of a block holds rows ``p Q + j_lo - start`` of ``A`` side by
+    side, times their signs; rows outside ``A`` are zero.
+    """
+    n, k = A.shape
+    step = max(1, min(Q, _CHUNK_ENTRIES // (P * k)))
+    for l0 in range(0, Q, step):
+        lows = np.arange(l0, min(Q, l0 + step), dtype=np.int64)
+        rows = np.arange(P)[:, None] * Q + lows[None, :] - start
+        inside = (rows >= 0) & (rows < n)
+        rows = np.where(inside, rows, 0)
+        block = A[rows.ravel()]
+        block *= (signs[rows] * inside).reshape(-1, 1)
+        yield lows, block.reshape(P, lows.size * k)
+
+
+def _groups(group: np.ndarray) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
+    """``order`` sorting ``group`` (stably), the slices of ``order`` per group, their groups."""
+    order = np.argsort(group, kind="stable")
+    bounds = np.flatnonzero(np.diff(group[order])) + 1
+    slices = np.split(np.arange(group.size), bounds)
+    return order, slices, group[order][[s[0] for s in slices]]
+
+
+def _unsorted(out: np.ndarray, order: np.ndarray) -> np.ndarray:
+    result = np.empty_like(out)
+    result[order] = out
+    return result
+
+
+def hadamard_apply(
+    A: np.ndarray,
+    signs: np.ndarray,
+    start: int,
+    N: int,
+    rows: np.ndarray,
+    weights: np.ndarray,
+) -> np.ndarray:
+    """Rows ``rows`` of ``H_N D A``, row ``i`` times ``weights[i]`` (NumPy reference).
+
+    ``A`` holds rows ``start, ..., start + n - 1`` of an ``(N, k)`` matrix that
+    is zero elsewhere, ``signs`` the diagonal of ``D`` on them. ``H_N`` is
+    split as ``H_P ⊗ H_Q`` (Sylvester ordering): a fast transform over
+    ``j_hi`` per chunk, then a product with the kept rows' ``H_Q`` entries.
+    """
+    P = _split("hadamard", N, rows.size)
+    Q = N // P
+    high, low = np.divmod(rows, Q)
+    order, slices, heads = _groups(high)
+    weights = weights[order]
+    out = np.zeros((rows.size, A.shape[1]), dtype=A.dtype)
+    for lows, block in _chunks(A, signs, start, P, Q):
+        _fwht(block)
+        W = block.reshape(P, lows.size, -1)
+        coef = (_trig("hadamard", 1, low[order][:, None], lows[None, :]) * weights[:, None]).astype(
+            A.dtype
+        )
+        for s, h in zip(slices, heads, strict=True):
+            out[s] += coef[s] @ W[h]
+    return _unsorted(out, order)
+
+
+def dct_apply(
+    A: np.ndarray,
+    signs: np.ndarray,
+    start: int,
+    N: int,
+    rows: np.ndarray,
+    weights: np.ndarray,
+) -> np.ndarray:
+    """Rows ``rows`` of ``C_N D A`` (unnormalized DCT-II), row ``i`` times ``weights[i]``.
+
+    As :func:`hadamard_apply`; the transform over ``j_hi`` is a real FFT of
+    length ``2P``, and ``cos(a + b)`` splits each kept row into a cosine and a
+    sine combination over ``j_lo``.
+    """
+    P = _split("dct", N, rows.size)
+    residue, sign = _residue(rows, P)
+    order, slices, heads = _groups(residue)
+    weights, sign = weights[order], sign[order]
+    out = np.zeros((rows.size, A.shape[1]), dtype=A.dtype)
+    for lows, block in _chunks(A, signs, start, P, N // P):
+        Z = scipy.fft.rfft(block, n=2 * P, axis=0, workers=_WORKERS)
+        Z = Z.reshape(P + 1, lows.size, -1)
+        phase = (rows[order][:, None] * (2 * lows[None, :] + 1)) % (4 * N)
+        angle = np.pi * phase / (2.0 * N)
+        cos = (np.cos(angle) * weights[:, None]).astype(A.dtype)
+        sin = (np.sin(angle) * (weights * sign)[:, None]).astype(A.dtype)
+        for s, r in zip(slices, heads, strict=True):
+            out[s] += cos[s] @ Z[r].real + sin[s] @ Z[r].imag
+    return _unsorted(out, order)
 
 
 def _trig(transform: str, N: int, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
@@ -226,15 +294,20 @@ _SRHT_PARAMETERS = """
         Sketch size: rows of S, at most ``N``.
     n : int
         Rows of the matrices S is applied to.
-    transform : {"dct", "hadamard"}, default "dct"
-        ``"dct"``: the orthonormal DCT-II of length ``N = n`` (any ``n``).
+    transform : {"hadamard", "dct"}, default "hadamard"
         ``"hadamard"``: the normalized Walsh–Hadamard matrix of length ``N``,
-        the next power of two, applied to ``A`` padded with zero rows.
+        the next power of two, applied to ``A`` padded with zero rows (up to
+        twice the work when ``n`` is just above a power of two).
+        ``"dct"``: the orthonormal DCT-II of length ``N = n`` (any ``n``;
+        SciPy's FFT, several times slower than the fused Hadamard kernel).
     rng : None, int, numpy.random.Generator or RandomStream
         The seed (SPEC 7); the same seed gives the same S on every engine.
     dtype : {numpy.float64, numpy.float32}
     engine : {"auto", "reference", "numba"}, optional
-        Who draws the random numbers (the transforms are NumPy/SciPy).
+        Who draws the random numbers and, for ``"hadamard"``, computes
+        ``S @ A``: ``"numba"`` with one fused multithreaded kernel (one read
+        of ``A``), the default when Numba is installed. The DCT's transform
+        is SciPy's FFT on every engine.
 """
 
 
@@ -242,7 +315,7 @@ def srht(
     d: int,
     n: int,
     *,
-    transform: str = "dct",
+    transform: str = "hadamard",
     rng: Any = None,
     dtype: Any = np.float64,
     engine: str | None = None,

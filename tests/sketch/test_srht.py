@@ -89,9 +89,9 @@ def test_bad_input():
     with pytest.raises(ValueError, match="d must be >= 1"):
         srht(0, 10)
     with pytest.raises(ValueError, match="d must be <= 10"):
-        srht(11, 10)
+        srht(11, 10, transform="dct")
     with pytest.raises(ValueError, match="d must be <= 16"):
-        srht(17, 10, transform="hadamard")
+        srht(17, 10)
     with pytest.raises(ValueError, match="transform must be"):
         srht(2, 10, transform="fft")
     with pytest.raises(ValueError, match="n must be >= 1"):

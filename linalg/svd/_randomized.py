@@ -253,13 +253,14 @@ class _Plan:
 
 
 def _first_pass(op: Operator, S: Any, probes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``A Sᵀ`` (sparse sketches multiply a matrix directly) and ``A Ω_probe``."""
+    """``A Sᵀ`` and ``A Ω_probe``, in one product unless a sparse sketch
+    multiplies the matrix directly."""
     if isinstance(op, MatrixOperator) and (is_sparse(op.A) or S.kind in _SPARSE_KINDS):
         Y = op.A @ S.T
         Y = Y.toarray() if is_sparse(Y) else Y
-    else:
-        Y = op.matmat(np.asarray(S.T.todense(), dtype=op.dtype))
-    return np.asarray(Y, dtype=op.dtype), np.asarray(op.matmat(probes), dtype=op.dtype)
+        return np.asarray(Y, dtype=op.dtype), np.asarray(op.matmat(probes), dtype=op.dtype)
+    both = np.asarray(op.matmat(np.hstack([S.T.todense().astype(op.dtype), probes])))
+    return both[:, : S.d].astype(op.dtype), both[:, S.d :].astype(op.dtype)
 
 
 @dataclass

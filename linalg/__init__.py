@@ -15,6 +15,10 @@ kron
 solvers
     Krylov solvers (cg with many right-hand sides, minres, gmres, lsqr) and
     preconditioners (jacobi, ichol).
+sketch, svd, ot (import them as ``linalg.sketch``, ...)
+    Sketch operators, leverage scores, Nyström, sketched least squares;
+    randomized SVD and truncated-SVD updates; entropic optimal transport
+    (log-domain Sinkhorn, Sinkhorn–Newton, Sinkhorn–Newton-Sparse).
 """
 
 from linalg import curvature, kron, solvers

@@ -16,7 +16,7 @@ import scipy
 import linalg
 from linalg._core.tour import TourRow
 
-FAMILIES = ("solvers", "curvature", "kron", "sketch", "svd")
+FAMILIES = ("solvers", "curvature", "kron", "sketch", "svd", "ot")
 
 
 def _print_engines() -> None:

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from linalg import curvature, kron, sketch, solvers, svd
+from linalg import curvature, kron, ot, sketch, solvers, svd
 
 from conftest import poisson2d, spd_matrix
 
@@ -189,6 +189,56 @@ def _tsvd_check(updated):
         np.testing.assert_allclose(got, expected, atol=1e-10)
 
     return check
+
+
+def _ot_inputs(rng):
+    a, b = rng.uniform(0.5, 1.5, 6), rng.uniform(0.5, 1.5, 5)
+    return {"a": a / a.sum(), "b": b / b.sum(), "C": rng.uniform(size=(6, 5))}
+
+
+def _scaling_sinkhorn_plan(a, b, C, reg, iterations=5_000):
+    """A plain NumPy Sinkhorn in the scaling domain (reg large enough not to underflow)."""
+    K = np.exp(-np.asarray(C, dtype=np.float64) / reg)
+    v = np.ones(K.shape[1])
+    for _ in range(iterations):
+        u = a / (K @ v)
+        v = b / (K.T @ u)
+    return u[:, None] * K * v[None, :]
+
+
+def _check_ot(result, inputs):
+    a, b, C = (np.asarray(inputs[k], dtype=np.float64) for k in ("a", "b", "C"))
+    expected = _scaling_sinkhorn_plan(a, b, C, 0.5)
+    assert result.converged
+    np.testing.assert_allclose(np.asarray(result.plan), expected, rtol=1e-7, atol=1e-12)
+
+
+def _ot_entry(name, solver):
+    return Entry(
+        f"ot.{name}",
+        lambda a, b, C, **kw: solver(a, b, C, 0.5, **kw),
+        _ot_inputs,
+        _check_ot,
+        ("a", "b", "C"),
+    )
+
+
+def _check_marginal_error(result, inputs):
+    P, a, b = (np.asarray(inputs[k]) for k in ("plan", "a", "b"))
+    expected = np.abs(P.sum(axis=1) - a).sum() + np.abs(P.sum(axis=0) - b).sum()
+    assert result == pytest.approx(expected, rel=1e-12)
+
+
+def _check_sqeuclidean(result, inputs):
+    x, y = np.asarray(inputs["x"]), np.asarray(inputs["y"])
+    expected = ((x[:, None, :] - y[None, :, :]) ** 2).sum(axis=-1)
+    np.testing.assert_allclose(np.asarray(result), expected, rtol=1e-12, atol=1e-12)
+
+
+def _check_grid_cost(result, inputs):
+    points = np.indices((3, 4)).reshape(2, -1).T
+    expected = ((points[:, None, :] - points[None, :, :]) ** 2).sum(axis=-1)
+    np.testing.assert_array_equal(result, expected)
 
 
 def _check_nystrom_preconditioner(result, inputs):
@@ -460,6 +510,34 @@ TABLE = [
         lambda rng: {"B": rng.standard_normal((30, 2)), "C": rng.standard_normal((20, 2))},
         _tsvd_check(lambda inputs: _surrogate() + inputs["B"] @ np.asarray(inputs["C"]).T),
         ("B", "C"),
+    ),
+    _ot_entry("sinkhorn", ot.sinkhorn),
+    _ot_entry("sinkhorn_newton", ot.sinkhorn_newton),
+    _ot_entry("sinkhorn_newton_sparse", ot.sinkhorn_newton_sparse),
+    Entry(
+        "ot.marginal_error",
+        ot.marginal_error,
+        lambda rng: {
+            "plan": rng.uniform(size=(4, 3)) / 12,
+            "a": np.full(4, 0.25),
+            "b": np.full(3, 1 / 3),
+        },
+        _check_marginal_error,
+        ("plan", "a", "b"),
+    ),
+    Entry(
+        "ot.sqeuclidean_cost",
+        ot.sqeuclidean_cost,
+        lambda rng: {"x": rng.standard_normal((5, 2)), "y": rng.standard_normal((4, 2))},
+        _check_sqeuclidean,
+        ("x", "y"),
+    ),
+    Entry(
+        "ot.grid_cost",
+        ot.grid_cost,
+        lambda rng: {"shape": (3, 4)},
+        _check_grid_cost,
+        (),
     ),
     Entry(
         "solvers.jacobi",

@@ -18,7 +18,7 @@ import numpy as np
 from linalg._core.config import requested_engine
 from linalg._core.namespace import ArrayKind
 
-__all__ = ["EngineStatus", "engines", "register", "select"]
+__all__ = ["EngineStatus", "engines", "register", "require_usable", "select"]
 
 ENGINE_NAMES = ("reference", "numba", "cupy", "numba-cuda")
 # Auto tries these in order for data on the host, then on a CUDA device.
@@ -138,10 +138,14 @@ def _probe_numba_cuda() -> EngineStatus:
     if not available:
         return EngineStatus("numba-cuda", False, "no CUDA device or driver")
     import numba_cuda
+    from numba import config
 
-    return EngineStatus(
-        "numba-cuda", True, "CUDA kernels compiled by Numba", numba_cuda.__version__
+    reason = (
+        "the CUDA simulator (NUMBA_ENABLE_CUDASIM=1): correct but slow"
+        if config.ENABLE_CUDASIM
+        else "CUDA kernels compiled by Numba"
     )
+    return EngineStatus("numba-cuda", True, reason, numba_cuda.__version__)
 
 
 @functools.cache
@@ -191,23 +195,31 @@ def select(
     if name != "auto":
         impl = _REGISTRY.get((operation, name))
         if impl is not None and impl.takes(kind.library, dtype):
-            _require_usable(name)
+            require_usable(name)
             return impl
         if demanded or impl is not None:
             raise TypeError(_cannot_take(operation, name, kind, dtype, impl))
+    unusable = []
     for candidate in _AUTO_ORDER[kind.on_host]:
         impl = _REGISTRY.get((operation, candidate))
-        if (
-            impl is not None
-            and impl.auto
-            and impl.takes(kind.library, dtype)
-            and _status(candidate).usable
-        ):
-            return impl
-    raise TypeError(_cannot_take(operation, "auto", kind, dtype, None))
+        if impl is not None and impl.auto and impl.takes(kind.library, dtype):
+            if _status(candidate).usable:
+                return impl
+            unusable.append(_status(candidate))
+    message = _cannot_take(operation, "auto", kind, dtype, None)
+    if unusable:
+        reasons = "; ".join(f"engine {s.name!r} is not usable here: {s.reason}" for s in unusable)
+        message = f"{message} ({reasons})"
+    raise TypeError(message)
 
 
-def _require_usable(name: str) -> None:
+def require_usable(name: str) -> None:
+    """Raise a RuntimeError saying why engine ``name`` cannot run here, if it cannot.
+
+    The reason is the one :func:`engines` reports: the library is not
+    installed (and how to install it), it fails to import, or there is no
+    CUDA device or driver. Never a raw CUDA error.
+    """
     status = _status(name)
     if not status.usable:
         raise RuntimeError(f"engine {name!r} is not usable here: {status.reason}")
@@ -228,4 +240,6 @@ def _cannot_take(
         if not kind.on_host
         else f"use one of the engines that implement it: {', '.join(offered)}"
     )
+    if name != "auto" and not _status(name).usable:
+        remedy += f"; besides, engine {name!r} is not usable here: {_status(name).reason}"
     return f"{what}; {remedy}"

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from linalg._core.engines import check_engine_name, register, select
-from linalg._core.namespace import NUMPY, array_kind, to_caller, to_numpy
+from linalg._core.namespace import NUMPY, ArrayKind, array_kind, to_caller, to_numpy
 from linalg._core.operators import as_operator, is_linear_operator, is_sparse
 from linalg._core.random import RandomStream, as_random_stream
 from linalg._core.validate import as_float_array, check_finite, check_int, float_dtype
@@ -69,6 +69,9 @@ class SketchOperator:
     #: Inf in A shows in the result: A is then checked only if the result is not
     #: finite, which saves a second pass over A. Row sampling skips rows: False.
     reads_every_row: bool = True
+    #: The engine operation whose ``sketch`` kernel applies this kind to arrays on a CUDA
+    #: device (CuPy); ``None`` where the kind has no device engine yet.
+    device_operation: str | None = None
 
     def __init__(
         self,
@@ -108,6 +111,10 @@ class SketchOperator:
         for rows, block in self._column_blocks(A.dtype):
             out += block @ A[rows]
         return out
+
+    def _apply_with(self, kernels: Any, A: Any) -> Any:
+        """``S @ A`` for an ``(n, k)`` array by an engine's ``kernels`` (device-capable kinds)."""
+        raise NotImplementedError
 
     def _apply_transpose_dense(self, Y: np.ndarray) -> np.ndarray:
         """``Sᵀ @ Y`` for a ``(d, k)`` ndarray."""
@@ -176,6 +183,8 @@ class SketchOperator:
         if is_sparse(A):
             return self._apply_sparse(A)
         kind = array_kind(A)
+        if not kind.on_host:
+            return self._apply_device(A, kind)
         deferred = self.reads_every_row
         X = as_float_array(to_numpy(A, "A"), "A", ndim=(1, 2), finite=not deferred)
         if X.shape[0] != self.n:
@@ -189,6 +198,27 @@ class SketchOperator:
             warnings.warn(f"overflow in S @ A ({self.dtype} sketch)", RuntimeWarning, stacklevel=2)
         out = out.reshape((self.d, *X.shape[1:]))
         return to_caller(out, kind) if kind != NUMPY else out
+
+    def _apply_device(self, A: Any, kind: ArrayKind) -> Any:
+        """``S @ A`` for a CuPy array, on its device, by the engine the registry picks."""
+        if self.device_operation is None:
+            raise TypeError(
+                f"the {self.kind} sketch has no GPU engine yet; move A to the host "
+                "(cupy.asnumpy) or use countsketch / sparse_sign"
+            )
+        if A.ndim not in (1, 2) or A.shape[0] != self.n:
+            raise ValueError(f"A must have {self.n} rows (the sketch's n), got shape {A.shape}")
+        dtype = np.result_type(self.dtype, float_dtype(A.dtype, "A"))
+        kernels = select(self.device_operation, engine=self.engine, kind=kind, dtype=dtype).load()
+        out = self._apply_with(kernels, A.reshape(self.n, -1).astype(dtype, copy=False))
+        import array_api_compat
+
+        xp = array_api_compat.array_namespace(out)
+        if not bool(xp.all(xp.isfinite(out))):  # one device-to-host bool, as on the host
+            if not bool(xp.all(xp.isfinite(A))):
+                raise ValueError("A contains NaN or Inf; all entries must be finite")
+            warnings.warn(f"overflow in S @ A ({self.dtype} sketch)", RuntimeWarning, stacklevel=3)
+        return out.reshape((self.d, *A.shape[1:]))
 
     def _apply_sparse(self, A: Any) -> Any:
         if A.shape[0] != self.n:

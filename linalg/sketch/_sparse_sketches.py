@@ -28,6 +28,7 @@ __all__ = ["CountSketch", "SparseSignSketch", "countsketch", "sparse_sign"]
 
 register("sketch.sparse", "reference", "linalg.sketch._sparse_sketches:REFERENCE_KERNELS")
 register("sketch.sparse", "numba", "linalg.sketch._sparse_numba:NUMBA_KERNELS")
+register("sketch.sparse", "cupy", "linalg.sketch._cupy:CUPY_KERNELS", libraries=("cupy",))
 
 
 def floyd_rows(u: np.ndarray, d: int) -> np.ndarray:
@@ -87,6 +88,7 @@ def as_csc(rows: np.ndarray, values: np.ndarray, d: int) -> Any:
 
 class _HashedSketch(SketchOperator):
     sparse = True
+    device_operation = "sketch.sparse"
     nnz_per_col: int
 
     def _scale(self) -> float:
@@ -101,7 +103,9 @@ class _HashedSketch(SketchOperator):
         return as_csc(*self._hashed(start, stop, self.dtype), self.d)
 
     def _apply_dense(self, A: np.ndarray) -> np.ndarray:
-        kernels = self._kernels("sketch.sparse", A.dtype)
+        return self._apply_with(self._kernels("sketch.sparse", A.dtype), A)
+
+    def _apply_with(self, kernels: Any, A: Any) -> Any:
         return kernels.sketch(
             self.rng, self.d, self.nnz_per_col, self.column_offset, A, self._scale()
         )

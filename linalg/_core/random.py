@@ -490,6 +490,46 @@ class RandomStream:
         """
         return self._draw("rademacher", shape, _check_dtype(dtype), offset, engine)
 
+    def fill(
+        self, out: np.ndarray, kind: str, *, offset: int = 0, engine: str = "reference"
+    ) -> np.ndarray:
+        """Overwrite ``out`` with stream elements: a draw without an allocation.
+
+        ``rs.fill(out, "normal", offset=o)`` equals
+        ``out[...] = rs.normal(out.shape, dtype=out.dtype, offset=o)``, bit for
+        bit, for reusing one buffer across many blocks of a large draw.
+
+        Parameters
+        ----------
+        out : numpy.ndarray
+            C-contiguous, writeable, float32 or float64.
+        kind : {"uniform", "normal", "rademacher"}
+        offset : int, default 0
+            Stream index of ``out``'s first element (in C order).
+        engine : {"reference", "numba"}
+
+        Returns
+        -------
+        numpy.ndarray
+            ``out``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from linalg._core.random import RandomStream
+        >>> rs, buffer = RandomStream(4), np.empty((2, 3))
+        >>> np.array_equal(rs.fill(buffer, "normal", offset=6), rs.normal((2, 3), offset=6))
+        True
+        """
+        if not isinstance(out, np.ndarray) or not out.flags.c_contiguous or not out.flags.writeable:
+            raise TypeError("out must be a writeable C-contiguous numpy.ndarray")
+        dtype = _check_dtype(out.dtype)
+        if kind not in ("uniform", "normal", "rademacher"):
+            raise ValueError(f"kind must be 'uniform', 'normal' or 'rademacher', got {kind!r}")
+        if kind == "uniform":
+            kind = "uniform32" if dtype == np.float32 else "uniform64"
+        return self._draw(kind, out.shape, dtype, offset, engine, out=out)
+
     def spawn(self, n: int) -> list[RandomStream]:
         """``n`` independent child streams, the same on every call.
 
@@ -517,7 +557,15 @@ class RandomStream:
         base = _splitmix64(self._stream)
         return [RandomStream(self._seed, _splitmix64(base ^ (k + 1))) for k in range(n)]
 
-    def _draw(self, kind: str, shape: Any, dtype: np.dtype, offset: Any, engine: Any) -> np.ndarray:
+    def _draw(
+        self,
+        kind: str,
+        shape: Any,
+        dtype: np.dtype,
+        offset: Any,
+        engine: Any,
+        out: np.ndarray | None = None,
+    ) -> np.ndarray:
         shape = _check_shape(shape)
         size = int(np.prod(shape, dtype=object))
         offset = check_int(offset, "offset", low=0)
@@ -526,10 +574,10 @@ class RandomStream:
                 f"offset + size must be <= 2**64 (the stream's length), got {offset} + {size}"
             )
         fill = _FILLERS[_check_engine(engine)]
-        out = np.empty(size, dtype=dtype)
+        flat = np.empty(size, dtype=dtype) if out is None else out.reshape(-1)
         if size:
-            fill(kind, out, _split(self._seed), _split(self._stream), offset)
-        return out.reshape(shape)
+            fill(kind, flat, _split(self._seed), _split(self._stream), offset)
+        return flat.reshape(shape) if out is None else out
 
 
 def as_random_stream(rng: Any) -> RandomStream:

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from linalg.sketch._operator import SketchOperator
+from linalg.sketch._operator import BLOCK_ENTRIES, SketchOperator
 
 __all__ = ["GaussianSketch", "RademacherSketch", "gaussian", "rademacher"]
 
@@ -14,13 +14,33 @@ __all__ = ["GaussianSketch", "RademacherSketch", "gaussian", "rademacher"]
 class _DenseEntries(SketchOperator):
     """Entry ``(i, j)`` is stream element ``j·d + i`` (Sᵀ in C order), divided by √d."""
 
-    _draw_name: str
+    _draw_name: str  # "normal" or "rademacher"
 
     def _columns(self, start: int, stop: int) -> np.ndarray:
-        draw = getattr(self.rng, self._draw_name)
-        St = draw((stop - start, self.d), offset=start * self.d, engine=self._random_engine())
-        St *= self.dtype.type(1.0 / np.sqrt(self.d))
+        St = np.empty((stop - start, self.d), dtype=self.dtype)
+        self._fill(St, start)
+        St *= self._scale()
         return St.T
+
+    def _scale(self) -> np.floating:
+        return self.dtype.type(1.0 / np.sqrt(self.d))
+
+    def _fill(self, St: np.ndarray, start: int) -> None:
+        """Rows ``start : start + len(St)`` of ``Sᵀ`` (global numbering), unscaled."""
+        self.rng.fill(St, self._draw_name, offset=start * self.d, engine=self._random_engine())
+
+    def _apply_dense(self, A: np.ndarray) -> np.ndarray:
+        """``S @ A`` block by block through one reused buffer, scaled once at the end."""
+        out = np.zeros((self.d, A.shape[1]), dtype=A.dtype)
+        step = max(1, BLOCK_ENTRIES // self.d)
+        buffer = np.empty((min(step, self.n), self.d), dtype=self.dtype)
+        for a in range(0, self.n, step):
+            b = min(self.n, a + step)
+            St = buffer[: b - a]
+            self._fill(St, self.column_offset + a)
+            out += St.T.astype(A.dtype, copy=False) @ A[a:b]
+        out *= A.dtype.type(self._scale())
+        return out
 
 
 class GaussianSketch(_DenseEntries):

@@ -34,8 +34,8 @@ register("sketch.random", "reference", "linalg._core.random:RandomStream")
 register("sketch.random", "numba", "linalg._core._numba_random:fill")
 
 # Columns of S drawn at a time when a kind applies itself block by block:
-# bounds the memory of a dense block of S to _BLOCK_ENTRIES entries.
-_BLOCK_ENTRIES = 1 << 22
+# bounds the memory of a dense block of S to BLOCK_ENTRIES entries.
+BLOCK_ENTRIES = 1 << 22
 
 
 class SketchOperator:
@@ -98,8 +98,8 @@ class SketchOperator:
         raise NotImplementedError
 
     def _column_blocks(self, dtype: np.dtype) -> Iterator[tuple[slice, Any]]:
-        """``(rows of A, S[:, rows] in dtype)`` for blocks of at most ``_BLOCK_ENTRIES`` entries."""
-        step = max(1, _BLOCK_ENTRIES // self.d)
+        """``(rows of A, S[:, rows] in dtype)`` for blocks of at most ``BLOCK_ENTRIES`` entries."""
+        step = max(1, BLOCK_ENTRIES // self.d)
         for a in range(0, self.n, step):
             b = min(self.n, a + step)
             block = self._columns(self.column_offset + a, self.column_offset + b)

@@ -24,7 +24,7 @@ import numpy as np
 
 from linalg._core import random as ref
 from linalg._core._numba_build import SerialOrThreaded
-from linalg._core._numba_random import rademacher, uniform_f64
+from linalg._core._numba_random import philox_lanes, rademacher, uniform_f64
 from linalg._core.random import RandomStream
 
 __all__ = ["NUMBA_KERNELS"]
@@ -37,41 +37,13 @@ _BUFFER_ENTRIES = 1 << 25  # all parts' buffers together
 
 
 @numba.njit(cache=True, nogil=True)
-def _philox_lanes(words, m, first, k0, k1, s0, s1):
-    """Philox4x32-10 words ``words[:, :m]`` of stream elements ``first, ..., first + m - 1``.
-
-    The same words as ``ref._philox4x32_10`` (the same integer operations),
-    with the rounds outside the loop over elements and every operand masked
-    to 32 bits, so that LLVM vectorizes the loop (32-bit lane products): about
-    2.5 times faster than one element at a time.
-    """
-    c0, c1, c2, c3 = words[0], words[1], words[2], words[3]
-    for e in range(m):
-        index = np.uint64(first + e)
-        c0[e] = index & ref._MASK32
-        c1[e] = index >> ref._SHIFT32
-        c2[e] = s0
-        c3[e] = s1
-    for _ in range(ref._ROUNDS):
-        for e in range(m):
-            p0 = ref._M0 * (c0[e] & ref._MASK32)
-            p1 = ref._M1 * (c2[e] & ref._MASK32)
-            c0[e] = ((p1 >> ref._SHIFT32) ^ c1[e] ^ k0) & ref._MASK32
-            c1[e] = p1 & ref._MASK32
-            c2[e] = ((p0 >> ref._SHIFT32) ^ c3[e] ^ k1) & ref._MASK32
-            c3[e] = p0 & ref._MASK32
-        k0 = (k0 + ref._W0) & ref._MASK32
-        k1 = (k1 + ref._W1) & ref._MASK32
-
-
-@numba.njit(cache=True, nogil=True)
 def _draw(rows, signs, words, first, d, nnz, k0, k1, s0, s1):
     """Rows and signs (flat, ``m ζ`` entries) of the ``m`` columns from column ``first`` on.
 
     ``words`` is a ``(4, ≥ m ζ)`` uint64 scratch array. The stream's words are
     drawn for all entries at once, then Floyd's algorithm runs per column.
     """
-    _philox_lanes(words, rows.size, first * nnz, k0, k1, s0, s1)
+    philox_lanes(words, rows.size, first * nnz, k0, k1, s0, s1)
     for j in range(0, rows.size, nnz):
         for t in range(nnz):
             element = (words[0, j + t], words[1, j + t], words[2, j + t], words[3, j + t])

@@ -380,3 +380,27 @@ def test_last_elements_of_the_stream_are_reachable():
 def test_spawn_validation(n):
     with pytest.raises((TypeError, ValueError), match="n must"):
         RandomStream(0).spawn(n)
+
+
+@pytest.mark.parametrize("kind", ["uniform", "normal", "rademacher"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fill_equals_a_fresh_draw(kind, dtype, engine):
+    rs = RandomStream(11, stream=3)
+    out = np.full((5, 7), np.nan, dtype=dtype)
+    assert rs.fill(out, kind, offset=123, engine=engine) is out
+    draw = getattr(rs, kind)((5, 7), dtype=dtype, offset=123, engine="reference")
+    np.testing.assert_array_equal(out, draw)
+
+
+def test_fill_rejects_bad_buffers():
+    rs = RandomStream(0)
+    with pytest.raises(TypeError, match="C-contiguous"):
+        rs.fill(np.empty((4, 4))[:, ::2], "normal")
+    frozen = np.empty(3)
+    frozen.flags.writeable = False
+    with pytest.raises(TypeError, match="writeable"):
+        rs.fill(frozen, "normal")
+    with pytest.raises(ValueError, match="kind must be"):
+        rs.fill(np.empty(3), "gamma")
+    with pytest.raises(TypeError, match="float32 or float64|dtype"):
+        rs.fill(np.empty(3, dtype=np.int64), "normal")

@@ -402,5 +402,5 @@ def test_fill_rejects_bad_buffers():
         rs.fill(frozen, "normal")
     with pytest.raises(ValueError, match="kind must be"):
         rs.fill(np.empty(3), "gamma")
-    with pytest.raises(TypeError, match="float32 or float64|dtype"):
+    with pytest.raises(TypeError, match="dtype must be float32 or float64"):
         rs.fill(np.empty(3, dtype=np.int64), "normal")

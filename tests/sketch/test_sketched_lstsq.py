@@ -133,7 +133,13 @@ def test_linear_operator_input_matches_dense():
     op = sketched_lstsq(sla.aslinearoperator(A), b, sketch="gaussian", rng=7)
     assert op.converged
     assert op.residual_norm <= RESIDUAL_FACTOR * best_residual(A, b)
-    np.testing.assert_allclose(op.x, dense.x, rtol=1e-7)
+    # The two paths multiply in different orders (a dense rmatmat is (Vᵀ A)ᵀ, SciPy's
+    # operator computes Aᵀ V), so the iterates differ by rounding; two converged solutions
+    # of a κ = 1e6 problem agree to about κ times the backward error (~1e-11 here), as
+    # each agrees with numpy.linalg.lstsq (measured: 2e-6 and 8e-7).
+    x_lstsq = np.linalg.lstsq(A, b, rcond=None)[0]
+    for x in (op.x, dense.x):
+        assert np.linalg.norm(x - x_lstsq) <= 1e-5 * np.linalg.norm(x_lstsq)
 
 
 def test_rank_deficient_gives_minimum_norm_solution():

@@ -7,8 +7,9 @@ the dual (to maximize) is
 
 the plan is ``P_ij = exp(u_i + v_j − K_ij)`` and the gradient of ``D / ε`` is
 ``(a − P1, b − Pᵀ1)``. The kernels are registered as ``"ot.kernels"``: the
-NumPy reference here and the Numba engine in :mod:`linalg.ot._numba`, with the
-same signatures.
+NumPy reference here, the Numba engine in :mod:`linalg.ot._numba` and the
+CuPy engine in :mod:`linalg.ot._cupy` (``cuda/ot.cu``), with the same
+signatures.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ __all__ = ["REFERENCE_KERNELS", "dual_value", "marginal_errors"]
 
 register("ot.kernels", "reference", "linalg.ot._dual:REFERENCE_KERNELS")
 register("ot.kernels", "numba", "linalg.ot._numba:NUMBA_KERNELS")
+register("ot.kernels", "cupy", "linalg.ot._cupy:CUPY_KERNELS", libraries=("cupy",))
 
 
 class _ReferenceKernels:

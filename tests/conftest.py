@@ -54,3 +54,34 @@ def spd_matrix(rng: np.random.Generator, n: int, cond: float = 100.0) -> np.ndar
     """A dense SPD matrix with eigenvalues spread geometrically over [1, cond]."""
     Q, _ = np.linalg.qr(rng.standard_normal((n, n)))
     return (Q * np.geomspace(1.0, cond, n)) @ Q.T
+
+
+@pytest.fixture(scope="module")
+def dask_client():
+    """A 2-process dask LocalCluster on loopback (one thread each), once per test module."""
+    distributed = pytest.importorskip("distributed")
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            processes=True,
+            threads_per_worker=1,
+            dashboard_address=None,
+            host="127.0.0.1",
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        yield client
+
+
+@pytest.fixture
+def largest_task_output(dask_client):
+    """``measure(run)``: bytes of the largest result of any task that ``run()`` ran on
+    the cluster (every chunk of data a task received was such a result)."""
+    distributed = pytest.importorskip("distributed")
+
+    def measure(run) -> int:
+        with distributed.get_task_stream(dask_client) as stream:
+            run()
+        return max(entry.get("nbytes", 0) for entry in stream.data)
+
+    return measure

@@ -8,7 +8,7 @@ import pytest
 
 GUIDE = Path(__file__).resolve().parent.parent / "docs" / "guide"
 PAGES = sorted(GUIDE.glob("*.md"))
-OPTIONAL = ("torch", "jax", "cupy")
+OPTIONAL = ("torch", "jax", "cupy", "dask", "distributed")
 
 
 def _blocks(page: Path) -> list[str]:

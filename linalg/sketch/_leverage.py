@@ -89,7 +89,12 @@ def leverage_scores(
     Returns
     -------
     array, shape (n,)
-        The scores, of ``A``'s float dtype (float32 stays float32).
+        The scores, of ``A``'s float dtype (float32 stays float32). For a
+        dask ``A`` (one chunk of columns), a lazy dask array: ``"exact"``
+        collects the ``p × p`` factor ``R`` of a TSQR and returns the row
+        norms of ``Q`` (times ``R``'s left singular vectors when ``A`` is
+        rank deficient); ``"sketch"`` collects the sketch ``Π₁ A`` and
+        returns the row norms of ``A T``, chunk by chunk.
 
     Raises
     ------
@@ -141,6 +146,11 @@ def leverage_scores(
     >>> bool(np.all((approx > 0.5 * exact) & (approx < 2.0 * exact)))
     True
     """
+    if array_kind(A).library == "dask":
+        from linalg.sketch._dask import dask_leverage_scores
+
+        options = {"sketch": sketch, "sketch_size": sketch_size, "jl_dim": jl_dim}
+        return dask_leverage_scores(A, method=method, **options, rng=rng, engine=engine)
     kind = array_kind(A)
     if method not in _METHODS:
         raise ValueError(f"method must be 'exact' or 'sketch', got {method!r}")
@@ -185,13 +195,18 @@ def _densify(A: Any) -> np.ndarray:
     return A.toarray()
 
 
-def _numerical_rank(R: np.ndarray, rows: int) -> int:
-    """Count of ``|R_jj| > max(rows, p) · eps · |R_00|`` for a pivoted-QR ``R``."""
-    diagonal = np.abs(np.diag(R))
-    if diagonal.size == 0 or diagonal[0] == 0:
+def numerical_rank(magnitudes: np.ndarray, rows: int, columns: int) -> int:
+    """Count of ``magnitudes > max(rows, columns) · eps · magnitudes[0]``, for the
+    non-increasing ``|R_jj|`` of a pivoted QR or singular values."""
+    if magnitudes.size == 0 or magnitudes[0] == 0:
         return 0
-    tol = max(rows, R.shape[1]) * np.finfo(R.dtype).eps * diagonal[0]
-    return int(np.count_nonzero(diagonal > tol))
+    tol = max(rows, columns) * np.finfo(magnitudes.dtype).eps * magnitudes[0]
+    return int(np.count_nonzero(magnitudes > tol))
+
+
+def _numerical_rank(R: np.ndarray, rows: int) -> int:
+    """Numerical rank of a pivoted-QR ``R`` of a matrix of ``rows`` rows."""
+    return numerical_rank(np.abs(np.diag(R)), rows, R.shape[1])
 
 
 def _exact_scores(A: np.ndarray) -> np.ndarray:
@@ -235,19 +250,24 @@ def _jl_columns(jl_dim: Any, n: int) -> int:
 
 
 def _sketched_scores(A: Any, first: SketchOperator, r2: int, jl_stream: RandomStream) -> np.ndarray:
-    """Row norms² of ``A T`` with ``T = P[:, :k] R₁₁⁻¹`` (times ``Π₂`` when ``k > r2``)."""
-    p = A.shape[1]
+    """Row norms² of ``A T`` with ``T`` from :func:`sketch_transform`."""
     sketched = first.apply(A)
     sketched = sketched.toarray() if is_sparse(sketched) else np.asarray(sketched)
-    R, piv = scipy.linalg.qr(
-        sketched.astype(A.dtype, copy=False), mode="r", pivoting=True, check_finite=False
-    )
-    k = _numerical_rank(R, sketched.shape[0])
-    T = np.zeros((p, k), dtype=A.dtype)
-    T[piv[:k]] = scipy.linalg.solve_triangular(R[:k, :k], np.eye(k, dtype=A.dtype))
-    if k > r2:
-        T = T @ (jl_stream.normal((k, r2), dtype=A.dtype) / A.dtype.type(math.sqrt(r2)))
+    T = sketch_transform(sketched.astype(A.dtype, copy=False), r2, jl_stream)
     return _row_norms_squared(A, T)
+
+
+def sketch_transform(sketched: np.ndarray, r2: int, jl_stream: RandomStream) -> np.ndarray:
+    """``T = P[:, :k] R₁₁⁻¹`` (times ``Π₂`` when ``k > r2``) from the sketch ``Π₁ A``."""
+    dtype = sketched.dtype
+    p = sketched.shape[1]
+    R, piv = scipy.linalg.qr(sketched, mode="r", pivoting=True, check_finite=False)
+    k = _numerical_rank(R, sketched.shape[0])
+    T = np.zeros((p, k), dtype=dtype)
+    T[piv[:k]] = scipy.linalg.solve_triangular(R[:k, :k], np.eye(k, dtype=dtype))
+    if k > r2:
+        T = T @ (jl_stream.normal((k, r2), dtype=dtype) / dtype.type(math.sqrt(r2)))
+    return T
 
 
 def _row_norms_squared(A: Any, T: np.ndarray) -> np.ndarray:

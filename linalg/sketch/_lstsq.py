@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import scipy.linalg as sla
 
-from linalg._core.namespace import common_kind, to_caller, to_numpy
+from linalg._core.namespace import array_kind, common_kind, to_caller, to_numpy
 from linalg._core.operators import Operator, as_operator, is_linear_operator, is_sparse
 from linalg._core.results import ConvergenceWarning, SolveResult
 from linalg._core.validate import (
@@ -86,7 +86,12 @@ def sketched_lstsq(
     A : array_like, sparse matrix or LinearOperator, shape (m, n)
         The matrix, ``m >= n``. NumPy, torch / JAX tensors on the CPU,
         scipy.sparse, or a :class:`scipy.sparse.linalg.LinearOperator` with
-        ``rmatvec`` (the sketch is then applied through ``rmatmat``).
+        ``rmatvec`` (the sketch is then applied through ``rmatmat``). A dask
+        array runs on its scheduler: the sketch chunk by chunk, then
+        conjugate gradients on the normal equations of ``A M`` (well
+        conditioned), one pass over ``A`` per iteration, with only
+        ``n``-vectors collected (``info["solver"] == "cgnr"``); ``x`` comes
+        back as NumPy.
     b : array_like, shape (m,) or (m, k)
         Right-hand side(s); with ``k`` columns each is solved and reported on
         its own (one sketch and one factorization for all of them).
@@ -175,6 +180,11 @@ def sketched_lstsq(
     >>> bool(res.residual_norm <= best * (1 + 1e-12))
     True
     """
+    if array_kind(A).library == "dask":
+        from linalg.sketch._dask import dask_sketched_lstsq
+
+        options = {"oversampling": oversampling, "rtol": rtol, "maxiter": maxiter}
+        return dask_sketched_lstsq(A, b, sketch=sketch, **options, rng=rng, warn=warn)
     check_real(oversampling, "oversampling", low=1.0)
     check_real(rtol, "rtol", low=0.0)
     check_int(maxiter, "maxiter", low=1, allow_none=True)

@@ -171,6 +171,9 @@ class SketchOperator:
         ----------
         A : array_like, sparse matrix or LinearOperator, shape (n,) or (n, k)
             NumPy, or torch / JAX tensors on the CPU (returned as the same type).
+            A dask array (any chunking) gives a lazy dask array: each row chunk
+            ``A[a:b]`` is multiplied by ``S[:, a:b]`` where it lives, and the
+            partial products are summed by a tree reduction.
 
         Returns
         -------
@@ -183,6 +186,10 @@ class SketchOperator:
         if is_sparse(A):
             return self._apply_sparse(A)
         kind = array_kind(A)
+        if kind.library == "dask":
+            from linalg.sketch._dask import dask_sketch
+
+            return dask_sketch(self, A)
         if not kind.on_host:
             return self._apply_device(A, kind)
         deferred = self.reads_every_row
@@ -273,8 +280,12 @@ class TransposedSketch:
         return self.T.todense().T
 
     def __matmul__(self, Y: Any) -> Any:
-        """``Sᵀ @ Y`` for ``Y`` of shape ``(d,)`` or ``(d, k)``."""
+        """``Sᵀ @ Y`` for ``Y`` of shape ``(d,)`` or ``(d, k)`` (dask: a lazy dask array)."""
         kind = array_kind(Y)
+        if kind.library == "dask":
+            from linalg.sketch._dask import dask_transposed_sketch
+
+            return dask_transposed_sketch(self.T, Y)
         X = as_float_array(to_numpy(Y, "Y"), "Y", ndim=(1, 2))
         if X.shape[0] != self.T.d:
             raise ValueError(f"Y must have {self.T.d} rows (the sketch's d), got shape {X.shape}")
@@ -284,8 +295,8 @@ class TransposedSketch:
         return to_caller(out, kind) if kind != NUMPY else out
 
     def __rmatmul__(self, A: Any) -> Any:
-        """``A @ Sᵀ = (S @ Aᵀ)ᵀ`` for ``A`` of shape ``(m, n)``."""
-        if is_sparse(A) or is_linear_operator(A):
+        """``A @ Sᵀ = (S @ Aᵀ)ᵀ`` for ``A`` of shape ``(m, n)`` (dask: a lazy dask array)."""
+        if is_sparse(A) or is_linear_operator(A) or array_kind(A).library == "dask":
             out = self.T.apply(A.T)
             return out.T
         kind = array_kind(A)

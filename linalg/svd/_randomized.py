@@ -55,6 +55,7 @@ def randomized_svd(
     rng: Any = None,
     warn: bool = True,
     engine: str | None = None,
+    compute: bool = True,
 ) -> SVDResult:
     """The leading ``k`` singular triplets of a matrix, by a randomized range finder.
 
@@ -63,7 +64,9 @@ def randomized_svd(
     A : array_like, sparse matrix or LinearOperator, shape (m, n)
         NumPy, SciPy sparse, a SciPy ``LinearOperator`` (with ``rmatmat`` or
         ``rmatvec``), or a torch / JAX tensor on the CPU (``U``, ``s``, ``Vt``
-        are then returned as the same type).
+        are then returned as the same type). A dask array runs on its
+        scheduler (see ``compute``); ``U`` is then a dask array and ``s``,
+        ``Vt`` NumPy arrays.
     k : int
         Number of singular triplets, ``1 <= k <= min(m, n)``. With ``tol``,
         the largest rank allowed.
@@ -107,6 +110,11 @@ def randomized_svd(
         test is not met.
     engine : {"auto", "reference", "numba"}, optional
         Who draws the random numbers (the same numbers on every engine).
+    compute : bool, default True
+        Dask input only: ``True`` persists ``U`` on the workers; ``False``
+        leaves it lazy (a product of the kept basis, held on the workers,
+        with a small factor). ``method="lanczos"`` and ``tol`` are not
+        available for dask arrays.
 
     Returns
     -------
@@ -168,32 +176,18 @@ def randomized_svd(
     >>> result.s.shape[0], bool(result.error_estimate <= 1e-3)
     (31, True)
     """
+    if array_kind(A).library == "dask":
+        from linalg.svd._dask import dask_randomized_svd
+
+        options = {"oversample": oversample, "n_iter": n_iter, "method": method, "tol": tol}
+        options |= {"sketch": sketch, "normalizer": normalizer, "rng": rng, "warn": warn}
+        return dask_randomized_svd(A, k, **options, engine=engine, compute=compute)
     kind = array_kind(A)
     op = as_operator(to_numpy(A, "A"), "A")
-    m, n = op.shape
-    k = check_int(k, "k", low=1)
-    if k > min(m, n):
-        raise ValueError(f"k must be <= min(m, n) = {min(m, n)} for A of shape {op.shape}")
-    oversample = check_int(oversample, "oversample", low=0)
-    if method not in _METHODS:
-        raise ValueError(f"method must be one of {', '.join(map(repr, _METHODS))}, got {method!r}")
-    if normalizer not in _NORMALIZERS:
-        known = ", ".join(map(repr, _NORMALIZERS))
-        raise ValueError(f"normalizer must be one of {known}, got {normalizer!r}")
-    if method in ("block_krylov", "lanczos") and normalizer in ("lu", "none"):
-        raise ValueError(f"normalizer={normalizer!r} is for method='subspace' only")
-    fixed = n_iter != "auto"
-    if fixed:
-        n_iter = check_int(n_iter, "n_iter", low=0)
-    if tol is not None:
-        tol = check_real(tol, "tol", low=0.0, high=1.0, low_inclusive=False)
-    warn = check_bool(warn, "warn")
-    if engine is not None:
-        check_engine_name(engine, "engine")
-    b = min(k + oversample, min(m, n))
+    plan, warn = make_plan(op.shape, k, oversample, n_iter, method, normalizer, tol, warn, engine)
+    compute = check_bool(compute, "compute")
     sketch_stream, probe_stream = as_random_stream(rng).spawn(2)
-    S = make_sketch(sketch, b, n, rng=sketch_stream, dtype=op.dtype, engine=engine)
-    plan = _Plan(k, b, method, n_iter if fixed else None, tol, normalizer, (m, n))
+    S = make_sketch(sketch, plan.b, op.shape[1], rng=sketch_stream, dtype=op.dtype, engine=engine)
     result = _run(op, S, probe_stream, plan)
     if warn and not result.converged:
         warnings.warn(
@@ -252,6 +246,44 @@ class _Plan:
         return 3 if self.small_k else 2
 
 
+def make_plan(
+    shape: tuple[int, int],
+    k: Any,
+    oversample: Any,
+    n_iter: Any,
+    method: Any,
+    normalizer: Any,
+    tol: Any,
+    warn: Any,
+    engine: Any,
+) -> tuple[_Plan, bool]:
+    """Validate the options of :func:`randomized_svd` for a matrix of ``shape``;
+    the resolved plan and ``warn``."""
+    m, n = shape
+    k = check_int(k, "k", low=1)
+    if k > min(m, n):
+        raise ValueError(f"k must be <= min(m, n) = {min(m, n)} for A of shape {shape}")
+    oversample = check_int(oversample, "oversample", low=0)
+    if method not in _METHODS:
+        raise ValueError(f"method must be one of {', '.join(map(repr, _METHODS))}, got {method!r}")
+    if normalizer not in _NORMALIZERS:
+        known = ", ".join(map(repr, _NORMALIZERS))
+        raise ValueError(f"normalizer must be one of {known}, got {normalizer!r}")
+    if method in ("block_krylov", "lanczos") and normalizer in ("lu", "none"):
+        raise ValueError(f"normalizer={normalizer!r} is for method='subspace' only")
+    fixed = n_iter != "auto"
+    if fixed:
+        n_iter = check_int(n_iter, "n_iter", low=0)
+    if tol is not None:
+        tol = check_real(tol, "tol", low=0.0, high=1.0, low_inclusive=False)
+    warn = check_bool(warn, "warn")
+    if engine is not None:
+        check_engine_name(engine, "engine")
+    b = min(k + oversample, min(m, n))
+    plan = _Plan(k, b, method, n_iter if fixed else None, tol, normalizer, (m, n))
+    return plan, warn
+
+
 def _first_pass(op: Operator, S: Any, probes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``A Sᵀ`` and ``A Ω_probe``, in one product unless a sparse sketch
     multiplies the matrix directly."""
@@ -291,7 +323,7 @@ def _run(op: Operator, S: Any, probe_stream: RandomStream, plan: _Plan) -> _Outc
         final = step == q or it.full
         ritz = it.right(need_ritz=final or watch or keep)
         if method == "auto":
-            method = _choose(ritz, plan)
+            method = _choose(ritz.s, plan)
             keep = it.keep = method != "subspace"
             q = plan.iterations(method)
             watch = plan.tol is not None
@@ -314,9 +346,8 @@ def _run(op: Operator, S: Any, probe_stream: RandomStream, plan: _Plan) -> _Outc
     return _finish(ritz, plan.k, estimate, it, method, step, stop, converged)
 
 
-def _choose(ritz: Ritz, plan: _Plan) -> str:
-    """Subspace iteration when the observed spectrum decays fast past ``k``, else block Krylov."""
-    s = ritz.s
+def _choose(s: np.ndarray, plan: _Plan) -> str:
+    """Subspace iteration when the Ritz values ``s`` decay fast past ``k``, else block Krylov."""
     if s[plan.k - 1] > 0 and s[-1] <= _FAST_DECAY * s[plan.k - 1]:
         return "subspace"
     return "block_krylov"

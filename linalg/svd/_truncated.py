@@ -331,12 +331,15 @@ class TruncatedSVD:
         Parameters
         ----------
         E : array_like or sparse matrix, shape (p, n)
+            A dask array is computed first: its rows join ``U`` in memory.
 
         Returns
         -------
         TruncatedSVD
             ``self``, updated in place (``E`` is not modified).
         """
+        if array_kind(E).library == "dask":
+            E = E.compute()
         E = self._check_block(E, "E", self.shape[1], axis=1)
         self._append(self._left, self._right, E.T, self._choose(E.shape[0], E))
         return self

@@ -85,3 +85,15 @@ def largest_task_output(dask_client):
         return max(entry.get("nbytes", 0) for entry in stream.data)
 
     return measure
+
+
+@pytest.fixture(scope="module")
+def cp():
+    """CuPy, when it is installed and a CUDA device is usable (``gpu`` tests)."""
+    cupy = pytest.importorskip("cupy")
+    import linalg
+
+    status = linalg.engines()["cupy"]
+    if not status.usable:
+        pytest.skip(status.reason)
+    return cupy

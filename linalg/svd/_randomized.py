@@ -3,9 +3,9 @@ range-finder iteration (see ``_iteration.py``)."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -197,14 +197,8 @@ def randomized_svd(
             stacklevel=2,
         )
     U, Vt = flip_signs(result.U, result.Vt)
-    return SVDResult(
-        to_caller(U, kind),
-        to_caller(result.s, kind),
-        to_caller(Vt, kind),
-        error_estimate=result.error_estimate,
-        n_passes=result.n_passes,
-        converged=result.converged,
-        info=result.info,
+    return dataclasses.replace(
+        result, U=to_caller(U, kind), s=to_caller(result.s, kind), Vt=to_caller(Vt, kind)
     )
 
 
@@ -295,18 +289,7 @@ def _first_pass(op: Operator, S: Any, probes: np.ndarray) -> tuple[np.ndarray, n
     return both[:, : S.d].astype(op.dtype), both[:, S.d :].astype(op.dtype)
 
 
-@dataclass
-class _Outcome:
-    U: np.ndarray
-    s: np.ndarray
-    Vt: np.ndarray
-    error_estimate: float
-    n_passes: int
-    converged: bool
-    info: dict
-
-
-def _run(op: Operator, S: Any, probe_stream: RandomStream, plan: _Plan) -> _Outcome:
+def _run(op: Operator, S: Any, probe_stream: RandomStream, plan: _Plan) -> SVDResult:
     if plan.method != "subspace" and plan.blocks_that_fit < _MIN_BLOCKS:
         return _dense(op, plan)
     n = op.shape[1]
@@ -393,13 +376,13 @@ def _finish(
     step: int,
     stop: str,
     converged: bool,
-) -> _Outcome:
+) -> SVDResult:
     info = {"method": method, "n_iter": step, "block_size": it.b, "rank": rank, "stop": stop}
     U, s, Vt = ritz.left(rank), ritz.s[:rank].copy(), ritz.right_t(rank)
-    return _Outcome(U, s, Vt, estimate, it.passes, converged, info)
+    return SVDResult(U, s, Vt, estimate, it.passes, converged, info)
 
 
-def _dense(op: Operator, plan: _Plan) -> _Outcome:
+def _dense(op: Operator, plan: _Plan) -> SVDResult:
     """The exact SVD, when fewer than three blocks fit in ``min(m, n)``."""
     n = op.shape[1]
     if isinstance(op, MatrixOperator):
@@ -412,4 +395,4 @@ def _dense(op: Operator, plan: _Plan) -> _Outcome:
         tails = np.array([_tail(s, r) for r in range(1, plan.k + 1)])
         rank = _smallest_rank(tails, plan.tol * s[0]) or plan.k
     info = {"method": "dense", "n_iter": 0, "block_size": n, "rank": rank, "stop": "exact"}
-    return _Outcome(U[:, :rank], s[:rank], Vt[:rank], _tail(s, rank), 1, True, info)
+    return SVDResult(U[:, :rank], s[:rank], Vt[:rank], _tail(s, rank), 1, True, info)

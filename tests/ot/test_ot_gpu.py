@@ -32,15 +32,6 @@ REG = 1e-3  # K = C / reg up to 1000: the log domain is needed
 
 
 @pytest.fixture(scope="module")
-def cp():
-    cupy = pytest.importorskip("cupy")
-    status = linalg.engines()["cupy"]
-    if not status.usable:
-        pytest.skip(status.reason)
-    return cupy
-
-
-@pytest.fixture(scope="module")
 def kernels(cp):
     from linalg.ot._cupy import CUPY_KERNELS
 

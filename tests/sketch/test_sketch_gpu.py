@@ -27,15 +27,6 @@ DTYPE_IDS = ["float32", "float64"]
 
 
 @pytest.fixture(scope="module")
-def cp():
-    cupy = pytest.importorskip("cupy")
-    status = linalg.engines()["cupy"]
-    if not status.usable:
-        pytest.skip(status.reason)
-    return cupy
-
-
-@pytest.fixture(scope="module")
 def gpu(cp):
     from linalg.sketch import _cupy
 

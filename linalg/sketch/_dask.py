@@ -30,6 +30,7 @@ from linalg._core.validate import (
     float_dtype,
     result_dtype,
 )
+from linalg.sketch._lstsq import _default_maxiter, _preconditioner, check_tall
 
 __all__ = [
     "check_dask_matrix",
@@ -62,11 +63,7 @@ def check_dask_matrix(A: Any, name: str, *, ndim: tuple[int, ...] = (2,)) -> np.
 def tall_skinny(A: Any, name: str) -> Any:
     """``A`` as a float dask array TSQR can take: ``m >= n`` and one chunk of columns."""
     dtype = check_dask_matrix(A, name)
-    m, n = A.shape
-    if m < n:
-        raise ValueError(
-            f"{name} must have at least as many rows as columns (m >= n), got shape {A.shape}"
-        )
+    check_tall(A.shape, name)
     if len(A.chunks[1]) > 1:
         raise ValueError(
             f"{name} has {len(A.chunks[1])} chunks along its columns (chunks {A.chunksize}); "
@@ -211,7 +208,6 @@ def dask_sketched_lstsq(
     import dask.array as da
 
     from linalg.sketch._kinds import make_sketch
-    from linalg.sketch._lstsq import _default_maxiter, _preconditioner
 
     oversampling = check_real(oversampling, "oversampling", low=1.0)
     rtol = check_real(rtol, "rtol", low=0.0)
@@ -219,10 +215,7 @@ def dask_sketched_lstsq(
     warn = check_bool(warn, "warn")
     A_dtype = check_dask_matrix(A, "A")
     m, n = A.shape
-    if m < n:
-        raise ValueError(
-            f"A must have at least as many rows as columns (m >= n), got shape {A.shape}"
-        )
+    check_tall(A.shape, "A")
     dask_b = array_kind(b).library == "dask"
     B = b if dask_b else as_float_array(to_numpy(b, "b"), "b", ndim=(1, 2))
     B_dtype = check_dask_matrix(B, "b", ndim=(1, 2)) if dask_b else B.dtype

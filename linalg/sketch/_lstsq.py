@@ -35,6 +35,14 @@ _WORST_RATE = 1.0 / 1.1
 _EXTRA_ITERATIONS = 100
 
 
+def check_tall(shape: tuple[int, ...], name: str) -> None:
+    """Raise unless ``shape`` has at least as many rows as columns."""
+    if shape[0] < shape[1]:
+        raise ValueError(
+            f"{name} must have at least as many rows as columns (m >= n), got shape {shape}"
+        )
+
+
 class TriangularInverse(Operator):
     """``R⁻¹`` for an upper-triangular ``R``, applied by triangular solves."""
 
@@ -193,10 +201,7 @@ def sketched_lstsq(
     A_in, A_dtype = _check_matrix(A)
     B = as_float_array(to_numpy(b, "b"), "b", ndim=(1, 2))
     m, n = A_in.shape
-    if m < n:
-        raise ValueError(
-            f"A must have at least as many rows as columns (m >= n), got shape {A_in.shape}"
-        )
+    check_tall(A_in.shape, "A")
     if B.shape[0] != m:
         raise ValueError(f"b must have {m} rows (the rows of A), got shape {B.shape}")
     dtype = result_dtype(A_dtype, B.dtype)

@@ -72,15 +72,18 @@ def tall_skinny(A: Any, name: str) -> Any:
     return A.astype(dtype, copy=False)
 
 
-def persist(x: Any) -> Any:
-    """``x.persist()``, waited for: a graph submitted while it runs could carry keys
-    of a lazy ``A`` that dask's optimizer fused differently (dask issue 9888)."""
-    x = x.persist()
+def persist(*arrays: Any) -> Any:
+    """``arrays`` persisted in one graph (shared inputs computed once), waited for:
+    a graph submitted while it runs could carry keys of a lazy ``A`` that dask's
+    optimizer fused differently (dask issue 9888). One array in, one out."""
+    import dask
+
+    arrays = dask.persist(*arrays)
     if "distributed" in sys.modules:
         from distributed import futures_of, wait
 
-        wait(futures_of(x))
-    return x
+        wait(futures_of(arrays))
+    return arrays[0] if len(arrays) == 1 else arrays
 
 
 def _row_starts(chunks: tuple[int, ...]) -> np.ndarray:
@@ -90,6 +93,7 @@ def _row_starts(chunks: tuple[int, ...]) -> np.ndarray:
 def dask_sketch(S: Any, A: Any) -> Any:
     """``S @ A`` for a dask ``A`` of ``S.n`` rows, any chunking: a lazy ``(d, k)`` dask array."""
     import dask.array as da
+    from dask.array.utils import meta_from_array
 
     dtype = np.result_type(S.dtype, check_dask_matrix(A, "A", ndim=(1, 2)))
     if A.shape[0] != S.n:
@@ -107,7 +111,7 @@ def dask_sketch(S: Any, A: Any) -> Any:
         new_axis=0,
         chunks=((S.d,), (1,) * len(A2.chunks[0]), A2.chunks[1]),
         dtype=dtype,
-        meta=np.empty((0, 0, 0), dtype=dtype),
+        meta=meta_from_array(A2, ndim=3, dtype=dtype),  # CuPy chunks give CuPy pieces
     )
     out = pieces.sum(axis=1, split_every=_SPLIT_EVERY)
     return out if A.ndim == 2 else out[:, 0]

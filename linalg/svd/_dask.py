@@ -3,10 +3,14 @@
 The same iteration as the in-memory :func:`~linalg.svd.randomized_svd`, laid
 out for a matrix whose rows are spread over a cluster:
 
-* the tall blocks ``Y = A V`` (``m × b``) are dask arrays, persisted on the
-  workers, and orthonormalized by TSQR (:func:`dask.array.linalg.tsqr`);
+* the tall blocks ``Y = A V`` (``m × b``) are never stored: each is computed
+  chunk by chunk inside the TSQR (:func:`dask.array.linalg.tsqr`) that
+  orthonormalizes it, and only that orthonormal ``Q`` is persisted on the
+  workers (``b`` columns at a time for subspace iteration);
 * the short blocks ``Z = Aᵀ Q`` (``n × b``), the projected matrix ``B = Qᵀ A``
   and its SVD are collected: they are ``(k + p)``-sized;
+* the error estimate's probes ``A ω`` are never stored either: the first pass
+  keeps their squared norms, and ``Qᵀ A ω = B ω`` is known in memory;
 * ``U = Q X`` stays a dask array (persisted, or lazy with ``compute=False``).
 
 Subspace iteration keeps the latest block. Block Krylov keeps every block:
@@ -85,11 +89,12 @@ def dask_randomized_svd(
 def _new_block(bases: list, Y: Any) -> Any:
     """An orthonormal basis of the part of the tall block ``Y`` outside the span of
     ``bases``: the last columns of a TSQR of ``[*bases, Y]`` (orthogonal to the
-    others to rounding however much of ``Y`` they hold), persisted."""
+    others to rounding however much of ``Y`` they hold). Lazy: ``Y`` is computed
+    chunk by chunk inside the TSQR and never stored."""
     import dask.array as da
 
     Q = da.linalg.tsqr(da.concatenate([*bases, Y], axis=1).rechunk({1: -1}))[0]
-    return persist(Q[:, -Y.shape[1] :])
+    return Q[:, -Y.shape[1] :]
 
 
 def _collect(x: Any) -> np.ndarray:
@@ -100,22 +105,33 @@ def _collect(x: Any) -> np.ndarray:
     return value
 
 
+def _first_pass(A: Any, S: Any, probes: np.ndarray, b: int) -> tuple[list, np.ndarray]:
+    """``[Q]`` for the sketch's block ``A Sᵀ`` (persisted) and the probes' ``‖A ω‖²``,
+    from one pass over ``A``. Only the returned list refers to ``Q``, so
+    subspace iteration frees it when it moves on."""
+    first = A @ np.hstack([S.T.todense().astype(A.dtype), probes])
+    basis, probe_norms = persist(_new_block([], first[:, :b]), (first[:, b:] ** 2).sum(axis=0))
+    return [basis], probe_norms.compute()
+
+
 def _iterate(A: Any, S: Any, probes: np.ndarray, plan: _Plan) -> tuple:
     """Block Golub–Kahan on ``A``: the basis ``Q``, ``B = Qᵀ A``, the probes'
-    residual norm, the passes and the info."""
+    residual norm, the passes and the info.
+
+    The first pass multiplies ``A`` by the sketch and the probes together: the
+    sketch's columns go into the first TSQR, the probes' only into their squared
+    norms ``‖A ω‖²``. The residual ``‖(I − Q Qᵀ) A ω‖² = ‖A ω‖² − ‖B ω‖²`` then
+    needs no stored ``A ω`` (rounding, ``b ε ‖A ω‖²``, is added to keep it a bound).
+    """
     import dask.array as da
 
     b = plan.b
-    first = persist(A @ np.hstack([S.T.todense().astype(A.dtype), probes]))
-    Y, P = first[:, :b], first[:, b:]
+    bases, probe_norms = _first_pass(A, S, probes, b)
     method = plan.method
     keep = method != "subspace"
     q = plan.iterations("block_krylov" if method == "auto" else method)
-    passes, step, bases, V = 1, 0, [], np.empty((A.shape[1], 0), dtype=A.dtype)
-    while True:
-        bases = [*bases, _new_block(bases if keep else [], Y)]
-        if step == q and keep:
-            break
+    passes, step, V = 1, 0, np.empty((A.shape[1], 0), dtype=A.dtype)
+    while not (step == q and keep):
         Z = _collect(A.T @ bases[-1])
         passes += 1
         if method == "auto":
@@ -128,16 +144,17 @@ def _iterate(A: Any, S: Any, probes: np.ndarray, plan: _Plan) -> tuple:
             B = Z.T
             break
         V = np.linalg.qr(np.hstack([V, Z]) if keep else Z)[0]
-        Y = persist(A @ V[:, -b:])
-        bases = bases if keep else []
+        bases = bases if keep else []  # subspace: the old block is freed before the new one
+        bases = [*bases, persist(_new_block(bases, A @ V[:, -b:]))]
         passes += 1
         step += 1
     Q = da.concatenate(bases, axis=1)
     if keep:
         B = _collect(Q.T @ A)
         passes += 1
-    residual = P - Q @ (Q.T @ P)
-    error = _PROBE_FACTOR * float(da.sqrt((residual * residual).sum(axis=0)).max().compute())
+    residual = probe_norms - ((B @ probes) ** 2).sum(axis=0)
+    rounding = b * np.finfo(A.dtype).eps * probe_norms
+    error = _PROBE_FACTOR * float(np.sqrt(np.maximum(residual, 0.0) + rounding).max())
     info = {"method": method, "n_iter": step, "block_size": b, "rank": plan.k}
     info |= {"stop": "iterations done"}
     return Q, B, error, passes, info

@@ -46,8 +46,21 @@ __all__ = [
 _SPLIT_EVERY = 8
 
 
-def check_dask_matrix(A: Any, name: str, *, ndim: tuple[int, ...] = (2,)) -> np.dtype:
-    """The float dtype of the dask array ``A``, after checking its shape is known."""
+def check_dask_matrix(
+    A: Any, name: str, *, ndim: tuple[int, ...] = (2,), device_chunks: bool = False
+) -> np.dtype:
+    """The float dtype of the dask array ``A``, after checking its shape is known and
+    that its chunks are NumPy arrays (or also CuPy ones, with ``device_chunks``)."""
+    chunk_type = type(A._meta)
+    if not issubclass(chunk_type, np.ndarray) and not (
+        device_chunks and chunk_type.__module__.startswith("cupy")
+    ):
+        where = "NumPy or CuPy" if device_chunks else "NumPy (sketch products S @ A: or CuPy)"
+        raise TypeError(
+            f"{name} has chunks of type {chunk_type.__module__}.{chunk_type.__name__}; this "
+            f"routine takes dask arrays of {where} chunks: convert them chunk by chunk, e.g. "
+            f"{name}.map_blocks(cupy.asnumpy) or {name}.map_blocks(lambda c: c.toarray())"
+        )
     if A.ndim not in ndim:
         raise ValueError(f"{name} must have {' or '.join(map(str, ndim))} dimensions, got {A.ndim}")
     if any(math.isnan(size) for size in A.shape):
@@ -95,7 +108,7 @@ def dask_sketch(S: Any, A: Any) -> Any:
     import dask.array as da
     from dask.array.utils import meta_from_array
 
-    dtype = np.result_type(S.dtype, check_dask_matrix(A, "A", ndim=(1, 2)))
+    dtype = np.result_type(S.dtype, check_dask_matrix(A, "A", ndim=(1, 2), device_chunks=True))
     if A.shape[0] != S.n:
         raise ValueError(f"A must have {S.n} rows (the sketch's n), got shape {A.shape}")
     A2 = A if A.ndim == 2 else A[:, None]

@@ -104,6 +104,19 @@ def test_sketch_bad_input(dask_client, matrix):
         S @ da.from_array(matrix.astype(np.complex128), chunks=(300, 12))
 
 
+def test_chunks_other_than_numpy_are_refused(matrix):
+    from scipy import sparse
+
+    from linalg.svd import randomized_svd
+
+    A = da.from_array(sparse.csr_matrix(matrix), chunks=(300, 12), asarray=False)
+    with pytest.raises(TypeError, match=r"takes dask arrays of NumPy or CuPy chunks"):
+        gaussian(10, 1200, rng=0) @ A
+    for call in (lambda: randomized_svd(A, 3), lambda: leverage_scores(A)):
+        with pytest.raises(TypeError, match=r"A has chunks of type scipy.sparse.*map_blocks"):
+            call()
+
+
 @pytest.mark.parametrize("chunks", [(1200, 12), (300, 12), (170, 12)], ids=str)
 def test_leverage_scores_equal_in_memory(dask_client, matrix, chunks):
     A = matrix.copy()

@@ -111,6 +111,11 @@ def dask_sketch(S: Any, A: Any) -> Any:
     dtype = np.result_type(S.dtype, check_dask_matrix(A, "A", ndim=(1, 2), device_chunks=True))
     if A.shape[0] != S.n:
         raise ValueError(f"A must have {S.n} rows (the sketch's n), got shape {A.shape}")
+    if not isinstance(A._meta, np.ndarray) and S.device_operation is None:
+        raise TypeError(
+            f"A's chunks are CuPy arrays and the {S.kind} sketch has no GPU engine yet: use "
+            "countsketch / sparse_sign, or move the chunks to the host (A.map_blocks(cupy.asnumpy))"
+        )
     A2 = A if A.ndim == 2 else A[:, None]
     starts = _row_starts(A2.chunks[0])
 

@@ -97,3 +97,39 @@ def cp():
     if not status.usable:
         pytest.skip(status.reason)
     return cupy
+
+
+def _strict_namespace():
+    return pytest.importorskip("array_api_strict")
+
+
+def _torch_cuda_namespace():
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("torch has no CUDA device here")
+    return torch
+
+
+NAMESPACES = [
+    "array_api_strict",
+    pytest.param("cupy", marks=pytest.mark.gpu),
+    pytest.param("torch_cuda", marks=pytest.mark.gpu),
+]
+
+
+@pytest.fixture(params=NAMESPACES)
+def namespace(request):
+    """``(to_array, to_numpy)`` for a library that routines compute on through its
+    array-API namespace: array_api_strict (a strict CPU stand-in for a device
+    library, in the default run), CuPy and torch CUDA tensors (``gpu``)."""
+    if request.param == "array_api_strict":
+        xp = _strict_namespace()
+        return xp.asarray, np.asarray
+    if request.param == "cupy":
+        cupy = request.getfixturevalue("cp")
+        return cupy.asarray, cupy.asnumpy
+    torch = _torch_cuda_namespace()
+    return (
+        lambda x: torch.as_tensor(x, device="cuda"),
+        lambda x: x.detach().cpu().numpy(),
+    )

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ArrayKind", "array_kind", "to_caller", "to_numpy"]
+__all__ = ["ArrayKind", "array_kind", "device_of", "namespace_of", "to_caller", "to_numpy"]
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,8 @@ class ArrayKind:
     ----------
     library : str
         ``"numpy"``, ``"scipy.sparse"``, ``"torch"``, ``"jax"``, ``"cupy"``,
-        ``"dask"`` or ``"python"`` (lists, scalars).
+        ``"dask"``, ``"array-api"`` (another library of the array API
+        standard) or ``"python"`` (lists, scalars).
     device : str
         ``"cpu"`` or a CUDA device such as ``"cuda:0"``.
     """
@@ -35,7 +36,14 @@ class ArrayKind:
     @property
     def on_host(self) -> bool:
         """Whether the data is in host memory, readable by NumPy without a copy."""
-        return self.device == "cpu" and self.library not in {"cupy", "dask"}
+        return self.device == "cpu" and self.library not in {"cupy", "dask", "array-api"}
+
+    @property
+    def via_namespace(self) -> bool:
+        """Whether routines that support it compute on the data through its own
+        array-API namespace: CuPy arrays, torch and JAX arrays on a GPU, and
+        arrays of other array-API libraries (``array_api_strict`` for one)."""
+        return not self.on_host and self.library != "dask"
 
     def __str__(self) -> str:
         return f"{self.library} arrays on {self.device}"
@@ -80,7 +88,20 @@ def array_kind(x: Any) -> ArrayKind:
         return ArrayKind("dask", "cpu")
     if module.startswith("cupyx.scipy.sparse"):
         return ArrayKind("cupy", f"cuda:{x.device.id}" if hasattr(x, "device") else "cuda")
+    if compat.is_array_api_obj(x):
+        return ArrayKind("array-api", str(compat.device(x)))
     return ArrayKind("python")
+
+
+def device_of(x: Any) -> Any:
+    """The device object of an array, as its namespace's ``device=`` arguments take it."""
+    return _compat().device(x)
+
+
+def namespace_of(x: Any) -> Any:
+    """The array-API namespace that computes on ``x`` (array-api-compat's wrapper
+    for NumPy, CuPy and torch; the library itself for JAX and strict ones)."""
+    return _compat().array_namespace(x)
 
 
 def common_kind(*arrays: Any) -> ArrayKind:
@@ -126,9 +147,10 @@ def to_numpy(x: Any, name: str) -> Any:
     return np.from_dlpack(x)
 
 
-def to_caller(x: np.ndarray, kind: ArrayKind) -> Any:
-    """Return a NumPy result as the caller's array type (DLPack, no copy)."""
-    if kind.library in {"numpy", "python", "scipy.sparse"}:
+def to_caller(x: Any, kind: ArrayKind) -> Any:
+    """Return a NumPy result as the caller's array type (DLPack, no copy); a result
+    computed through the caller's own namespace is already in it."""
+    if kind.library in {"numpy", "python", "scipy.sparse"} or kind.via_namespace:
         return x
     x = np.ascontiguousarray(x)
     if not x.flags.writeable:

@@ -6,20 +6,25 @@ contiguous copy is made only where one is needed.
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from linalg._core.namespace import ArrayKind, array_kind, namespace_of, to_numpy
+
 __all__ = [
     "as_float_array",
+    "as_float_namespace_array",
     "check_bool",
     "check_callable",
     "check_finite",
     "check_int",
     "check_real",
     "check_symmetric",
+    "float_input",
     "result_dtype",
 ]
 
@@ -27,6 +32,7 @@ __all__ = [
 SYMMETRY_RTOL = 1e3
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_EMPTY = np.empty(0)  # names array-api-compat's NumPy namespace
 
 
 def float_dtype(dtype: np.dtype, name: str) -> np.dtype:
@@ -111,6 +117,49 @@ def as_float_array(
     return arr
 
 
+def as_float_namespace_array(
+    x: Any, name: str, xp: Any, *, ndim: int | tuple[int, ...] | None = None
+) -> Any:
+    """:func:`as_float_array` for an array computed through its namespace ``xp``
+    (CuPy, a GPU tensor, another array-API library): float32/float64 kept,
+    integers promoted to float64, the rest refused; non-empty and finite (one
+    device synchronization). Returned in ``xp``, unchanged when it qualifies."""
+    if ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else ndim
+        if x.ndim not in allowed:
+            want = " or ".join(f"{d}-D" for d in allowed)
+            raise ValueError(f"{name} must be {want}, got shape {tuple(x.shape)}")
+    if xp.isdtype(x.dtype, "integral"):
+        x = xp.astype(x, xp.float64)
+    elif x.dtype not in (xp.float32, xp.float64):
+        kind = "complex" if xp.isdtype(x.dtype, "complex floating") else "of dtype"
+        raise TypeError(f"{name} is {kind} {x.dtype}; expected float32 or float64")
+    if math.prod(x.shape) == 0:
+        raise ValueError(f"{name} is empty (shape {tuple(x.shape)}); expected at least one entry")
+    if not bool(xp.all(xp.isfinite(x))):
+        bad = "NaN" if bool(xp.any(xp.isnan(x))) else "Inf"
+        raise ValueError(f"{name} contains {bad}; all entries must be finite")
+    return x
+
+
+def float_input(
+    x: Any, name: str, *, ndim: int | tuple[int, ...] | None = None
+) -> tuple[Any, Any, ArrayKind]:
+    """Validate an array argument of a routine that also computes on device arrays.
+
+    Returns ``(array, xp, kind)``: host data (NumPy, lists, CPU tensors) as a
+    float32/float64 NumPy array with ``xp`` array-api-compat's NumPy namespace;
+    arrays that :attr:`ArrayKind.via_namespace` (CuPy, GPU tensors, other
+    array-API libraries) unchanged, with their own namespace. ``kind`` says
+    where the result goes back (:func:`~linalg._core.namespace.to_caller`).
+    """
+    kind = array_kind(x)
+    if kind.via_namespace:
+        xp = namespace_of(x)
+        return as_float_namespace_array(x, name, xp, ndim=ndim), xp, kind
+    return as_float_array(to_numpy(x, name), name, ndim=ndim), namespace_of(_EMPTY), kind
+
+
 def check_int(
     value: Any, name: str, *, low: int | None = None, allow_none: bool = False
 ) -> int | None:
@@ -185,20 +234,24 @@ def check_symmetric(A: Any, name: str, *, rtol: float = SYMMETRY_RTOL) -> None:
     ``max|A - Aᵀ| <= rtol * eps * max|A|``, with ``eps`` of ``A``'s dtype.
     """
     if A.shape[-1] != A.shape[-2]:
-        raise ValueError(f"{name} must be square, got shape {A.shape}")
+        raise ValueError(f"{name} must be square, got shape {tuple(A.shape)}")
+    xp = np if hasattr(A, "tocsr") or isinstance(A, np.ndarray) else namespace_of(A)
     if hasattr(A, "tocsr"):  # SciPy sparse: compare the stored entries
         asymmetry = np.abs((A - A.T).data).max(initial=0.0)
         scale = np.abs(A.data).max(initial=0.0)
+    elif xp is not np:  # CuPy, a GPU tensor: one device synchronization below
+        asymmetry = xp.max(xp.abs(A - xp.matrix_transpose(A)), axis=(-2, -1))
+        scale = xp.max(xp.abs(A), axis=(-2, -1))
     elif A.ndim == 2:
         asymmetry = _asymmetry(A)
         scale = max(float(A.max()), -float(A.min()))  # max|A| without an |A| temporary
     else:
         asymmetry = np.abs(A - np.swapaxes(A, -1, -2)).max(axis=(-2, -1))
         scale = np.abs(A).max(axis=(-2, -1))
-    limit = rtol * np.finfo(A.dtype).eps * scale
-    if np.any(asymmetry > limit):
-        worst = np.max(asymmetry / np.maximum(scale, np.finfo(A.dtype).tiny))
+    finfo = xp.finfo(A.dtype)
+    if bool(xp.any(asymmetry > rtol * finfo.eps * scale)):
+        worst = float(xp.max(asymmetry / xp.maximum(scale, finfo.smallest_normal)))
         raise ValueError(
             f"{name} must be symmetric; max|{name} - {name}ᵀ| / max|{name}| = {worst:.3g} "
-            f"exceeds {rtol * np.finfo(A.dtype).eps:.3g} ({rtol:g} * eps)"
+            f"exceeds {rtol * float(finfo.eps):.3g} ({rtol:g} * eps)"
         )

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Any
 
 import numpy as np
 
-from linalg._core.namespace import array_kind, to_caller, to_numpy
+from linalg._core.namespace import device_of, to_caller
 from linalg._core.results import ConvergenceWarning, LinAlgError
-from linalg._core.validate import as_float_array, check_int, check_real, check_symmetric
+from linalg._core.validate import check_int, check_real, check_symmetric, float_input
 
 __all__ = ["matrix_inverse_root"]
 
 METHODS = ("auto", "eigh", "newton")
 # Newton's default stopping tolerance on max|M_k - I|, by dtype.
-_NEWTON_TOL = {np.dtype(np.float32): 1e-4, np.dtype(np.float64): 1e-10}
+_NEWTON_TOL = {"float32": 1e-4, "float64": 1e-10}
 
 
 def matrix_inverse_root(
@@ -32,8 +33,11 @@ def matrix_inverse_root(
     Parameters
     ----------
     A : array_like, shape (..., n, n)
-        A symmetric matrix, or a batch of them (NumPy, or torch / JAX tensors
-        on the CPU). Only its symmetric part ``(A + Aᵀ) / 2`` is used.
+        A symmetric matrix, or a batch of them: NumPy, torch / JAX tensors on
+        the CPU, or arrays computed on their own device through their
+        array-API namespace (CuPy, torch / JAX GPU tensors, any array-API
+        library) and returned there. Only its symmetric part ``(A + Aᵀ) / 2``
+        is used.
     p : int
         The root, ``p >= 1`` (``p = 1`` gives the inverse).
     eps : float
@@ -44,7 +48,7 @@ def matrix_inverse_root(
         iteration (matrix products only); if it diverges or does not reach
         ``tol`` within ``maxiter`` steps, the answer comes from ``"eigh"`` with a
         :class:`linalg.ConvergenceWarning`. ``"auto"``: the faster of the two
-        for the data's device and size; on the CPU that is eigh (see Notes).
+        where measured, eigh (see Notes; on GPUs not measured yet).
     maxiter : int
         Newton's iteration limit.
     tol : float, optional
@@ -97,8 +101,10 @@ def matrix_inverse_root(
 
     Newton spends about 15-18 iterations of 3-4 matrix products each, some
     10x the flops of eigh, and on the CPU both run at BLAS speed, so eigh wins
-    at every size and "auto" is eigh for host data. (Newton pays off where
-    matrix products are much faster than eigendecompositions, as on GPUs.)
+    at every size and "auto" is eigh. (Newton may pay off where matrix
+    products are much faster than eigendecompositions, as on GPUs; arrays on a
+    GPU are computed there, but "auto" stays eigh until a GPU measurement says
+    otherwise.)
     eigh runs in float64 also for float32 input: that cost 1.2-1.3x a float32
     eigh and gives the exact root of the float32 matrix.
 
@@ -114,48 +120,58 @@ def matrix_inverse_root(
     >>> np.allclose(np.linalg.matrix_power(X, 4) @ A, np.eye(2))
     True
     """
-    kind = array_kind(A)
-    A = as_float_array(to_numpy(A, "A"), "A")
+    A, xp, kind = float_input(A, "A")
     if A.ndim < 2 or A.shape[-1] != A.shape[-2]:
-        raise ValueError(f"A must be a square matrix or a batch (..., n, n), got shape {A.shape}")
+        raise ValueError(
+            f"A must be a square matrix or a batch (..., n, n), got shape {tuple(A.shape)}"
+        )
     p = check_int(p, "p", low=1)
     eps = check_real(eps, "eps", low=0.0)
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}, got {method!r}")
     maxiter = check_int(maxiter, "maxiter", low=1)
-    tol = _NEWTON_TOL[A.dtype] if tol is None else check_real(tol, "tol", low=0.0)
-    S = _symmetric_part(A)
-    # "auto" is eigh for host (NumPy) data at every size: see the measurement in Notes.
-    X = _newton_or_eigh(S, p, eps, maxiter, tol) if method == "newton" else _eigh_root(S, p, eps)
+    if tol is None:
+        tol = _NEWTON_TOL["float32" if A.dtype == xp.float32 else "float64"]
+    else:
+        tol = check_real(tol, "tol", low=0.0)
+    S = _symmetric_part(A, xp)
+    # "auto" is eigh at every size: see the measurement in Notes.
+    X = (
+        _newton_or_eigh(S, p, eps, maxiter, tol, xp)
+        if method == "newton"
+        else _eigh_root(S, p, eps, xp)
+    )
     return to_caller(X, kind)
 
 
-def _symmetric_part(A: np.ndarray) -> np.ndarray:
+def _symmetric_part(A: Any, xp: Any) -> Any:
     """``(A + Aᵀ) / 2`` after checking that ``A`` is symmetric to rounding."""
     check_symmetric(A, "A")
-    return (A + np.swapaxes(A, -1, -2)) / 2
+    return (A + xp.matrix_transpose(A)) / 2
 
 
-def _eigh_root(S: np.ndarray, p: int, eps: float) -> np.ndarray:
+def _eigh_root(S: Any, p: int, eps: float, xp: Any) -> Any:
     """``(S + eps I)^(-1/p)`` by a float64 eigendecomposition of symmetric ``S``."""
-    lam, V = np.linalg.eigh(S.astype(np.float64))
+    lam, V = xp.linalg.eigh(xp.astype(S, xp.float64))
     n = S.shape[-1]
-    noise = n * np.finfo(S.dtype).eps * np.abs(lam).max(axis=-1, keepdims=True)
-    mu = np.where((lam < 0) & (lam >= -noise), 0.0, lam) + eps
-    if np.any(mu <= 0):
-        lam_min = float(lam.min())
-        scale = float(np.abs(lam).max())
-        margin = max(float(noise.max()), 1e-6 * scale, np.finfo(S.dtype).tiny)
+    finfo = xp.finfo(S.dtype)
+    noise = n * float(finfo.eps) * xp.max(xp.abs(lam), axis=-1, keepdims=True)
+    rounding_noise = (lam < 0) & (lam >= -noise)
+    mu = xp.where(rounding_noise, xp.zeros_like(lam), lam) + eps
+    if bool(xp.any(mu <= 0)):
+        lam_min = float(xp.min(lam))
+        scale = float(xp.max(xp.abs(lam)))
+        margin = max(float(xp.max(noise)), 1e-6 * scale, float(finfo.smallest_normal))
         suggested = _round_up(max(-lam_min, 0.0) + margin)
         raise LinAlgError(
             f"A + eps I is not positive definite (smallest eigenvalue of A {lam_min:.4g}, "
             f"eps = {eps:.4g}); use eps > {suggested:.4g} "
             "(minus the smallest eigenvalue plus a rounding margin)"
         )
-    X = (V * mu[..., None, :] ** (-1.0 / p)) @ np.swapaxes(V, -1, -2)
-    if not np.abs(X).max() <= np.finfo(S.dtype).max:
+    X = (V * mu[..., None, :] ** (-1.0 / p)) @ xp.matrix_transpose(V)
+    if not float(xp.max(xp.abs(X))) <= float(finfo.max):
         raise LinAlgError(f"(A + eps I)^(-1/p) overflows {S.dtype}; increase eps")
-    return X.astype(S.dtype)
+    return xp.astype(X, S.dtype)
 
 
 def _round_up(x: float) -> float:
@@ -164,11 +180,11 @@ def _round_up(x: float) -> float:
     return float(np.ceil(x / step) * step)
 
 
-def _newton_or_eigh(S: np.ndarray, p: int, eps: float, maxiter: int, tol: float) -> np.ndarray:
-    X, reason = _newton_root(S, p, eps, maxiter, tol)
+def _newton_or_eigh(S: Any, p: int, eps: float, maxiter: int, tol: float, xp: Any) -> Any:
+    X, reason = _newton_root(S, p, eps, maxiter, tol, xp)
     if reason is None:
         return X
-    X = _eigh_root(S, p, eps)
+    X = _eigh_root(S, p, eps, xp)
     warnings.warn(
         f"matrix_inverse_root: the Newton iteration {reason}; the answer was computed by "
         "eigh instead",
@@ -179,37 +195,38 @@ def _newton_or_eigh(S: np.ndarray, p: int, eps: float, maxiter: int, tol: float)
 
 
 def _newton_root(
-    S: np.ndarray, p: int, eps: float, maxiter: int, tol: float
-) -> tuple[np.ndarray, str | None]:
+    S: Any, p: int, eps: float, maxiter: int, tol: float, xp: Any
+) -> tuple[Any, str | None]:
     """Coupled Newton for ``(S + eps I)^(-1/p)``; the failure reason, or None."""
     n = S.shape[-1]
-    eye = np.eye(n, dtype=S.dtype)
+    eye = xp.eye(n, dtype=S.dtype, device=device_of(S))
     M = S + eps * eye
     # Both the Frobenius norm and the largest absolute row sum bound λ_max; take the tighter.
-    frobenius = np.linalg.norm(M, axis=(-2, -1), keepdims=True)
-    norm = np.minimum(frobenius, np.abs(M).sum(axis=-1).max(axis=-1)[..., None, None])
-    if np.any(norm == 0):
+    frobenius = xp.linalg.matrix_norm(M, keepdims=True)
+    row_sums = xp.max(xp.sum(xp.abs(M), axis=-1), axis=-1)[..., None, None]
+    norm = xp.minimum(frobenius, row_sums)
+    if bool(xp.any(norm == 0)):
         return M, "cannot start on a zero matrix"
     c = (2 * norm / (p + 1)) ** (1.0 / p)
-    X = np.broadcast_to(eye, S.shape) / c
+    X = xp.broadcast_to(eye, S.shape) / c
     M = M / c**p
-    previous = np.inf
+    previous = math.inf
     for k in range(maxiter):
         T = ((p + 1) * eye - M) / p
         X = X @ T
         M = _matrix_power(T, p) @ M
-        err = float(np.abs(M - eye).max())
-        if not np.isfinite(err) or (k > 0 and err > 1.5):
+        err = float(xp.max(xp.abs(M - eye)))
+        if not math.isfinite(err) or (k > 0 and err > 1.5):
             return X, f"diverged after {k + 1} iterations (is A + eps I positive definite?)"
         if err <= tol:
-            return (X + np.swapaxes(X, -1, -2)) / 2, None
+            return (X + xp.matrix_transpose(X)) / 2, None
         if err >= previous and previous < 0.5:
             return X, f"stagnated at max|M - I| = {err:.3g} > tol = {tol:.3g}"
         previous = err
     return X, f"did not reach tol = {tol:.3g} in maxiter = {maxiter} iterations"
 
 
-def _matrix_power(T: np.ndarray, p: int) -> np.ndarray:
+def _matrix_power(T: Any, p: int) -> Any:
     """``T^p`` for p >= 1 by repeated squaring (batched)."""
     result = None
     while True:

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from linalg._core.namespace import array_kind, to_caller, to_numpy
-from linalg._core.validate import as_float_array, check_int, check_real
+from linalg._core.namespace import ArrayKind, array_kind, device_of, to_caller
+from linalg._core.validate import check_int, check_real, float_input
 from linalg.kron._roots import matrix_inverse_root
 
 __all__ = ["Shampoo"]
@@ -41,10 +41,11 @@ class Shampoo:
         As given.
     eps, beta2
         As given.
-    statistics : list of numpy.ndarray
-        The statistics ``L_1`` to ``L_k``, float64 zeros until the first update, whose
-        dtype (float32 or float64) they keep from then on; later gradients are
-        cast to it.
+    statistics : list of arrays
+        The statistics ``L_1`` to ``L_k``: float64 NumPy zeros until the first
+        update, whose array type, device and dtype (float32 or float64) they keep
+        from then on (NumPy for host data, CuPy arrays or GPU tensors for those);
+        later gradients are cast to that dtype.
     n_updates : int
         Updates so far.
 
@@ -80,11 +81,17 @@ class Shampoo:
         self.n_updates = 0
         self._roots: list[np.ndarray] | None = None
 
-    def _gradient(self, grad: Any) -> np.ndarray:
-        G = as_float_array(to_numpy(grad, "grad"), "grad")
-        if G.shape != self.shape:
-            raise ValueError(f"grad must have shape {self.shape}, got {G.shape}")
-        return G
+    def _gradient(self, grad: Any) -> tuple[Any, Any, ArrayKind]:
+        G, xp, kind = float_input(grad, "grad")
+        if tuple(G.shape) != self.shape:
+            raise ValueError(f"grad must have shape {self.shape}, got {tuple(G.shape)}")
+        held = array_kind(self.statistics[0])
+        if self.n_updates and held != array_kind(G):
+            raise TypeError(
+                f"grad holds {array_kind(G)}, but the statistics hold {held} since the first "
+                "update: pass gradients of one array type and device"
+            )
+        return G, xp, kind
 
     def update(self, grad: Any) -> None:
         """Add ``grad``'s contribution to every statistic (the input is not modified).
@@ -92,22 +99,28 @@ class Shampoo:
         Parameters
         ----------
         grad : array_like
-            A gradient of shape :attr:`shape`, finite (NumPy, or a CPU tensor).
+            A gradient of shape :attr:`shape`, finite: NumPy or a CPU tensor, or
+            a CuPy array / GPU tensor, whose device then holds the statistics.
         """
-        G = self._gradient(grad)
-        dtype = G.dtype if self.n_updates == 0 else self.statistics[0].dtype
-        G = G.astype(dtype, copy=False)
+        G, xp, _ = self._gradient(grad)
+        if self.n_updates:
+            G = xp.astype(G, self.statistics[0].dtype, copy=False)
         axes = range(G.ndim)
-        for i, S in enumerate(self.statistics):
+        for i, S in enumerate(self._statistics_like(G, xp)):
             others = [a for a in axes if a != i]
-            contribution = np.tensordot(G, G, axes=(others, others))
-            S = S.astype(dtype, copy=False)
+            contribution = xp.tensordot(G, G, axes=(others, others))
             if self.beta2 is None:
                 self.statistics[i] = S + contribution
             else:
                 self.statistics[i] = self.beta2 * S + (1.0 - self.beta2) * contribution
         self.n_updates += 1
         self._roots = None
+
+    def _statistics_like(self, G: Any, xp: Any) -> list:
+        """The statistics, or before the first update zeros in ``G``'s namespace and dtype."""
+        if self.n_updates:
+            return self.statistics
+        return [xp.zeros((n, n), dtype=G.dtype, device=device_of(G)) for n in self.shape]
 
     def precondition(self, grad: Any) -> Any:
         """Return ``grad`` preconditioned along every axis ``i`` by ``(L_i + eps I)^(-1/(2k))``.
@@ -117,7 +130,8 @@ class Shampoo:
         Parameters
         ----------
         grad : array_like
-            A gradient of shape :attr:`shape`, finite (NumPy, or a CPU tensor).
+            A gradient of shape :attr:`shape`, finite, of the statistics' array
+            type and device (any, before the first update).
 
         Returns
         -------
@@ -131,16 +145,16 @@ class Shampoo:
             If a statistic plus ``eps I`` is not positive definite (for
             example ``eps = 0`` before an update or with a singular statistic).
         """
-        kind = array_kind(grad)
-        G = self._gradient(grad)
+        G, xp, kind = self._gradient(grad)
         if self.n_updates:
-            G = G.astype(self.statistics[0].dtype, copy=False)
+            G = xp.astype(G, self.statistics[0].dtype, copy=False)
         if self._roots is None:
             power = 2 * len(self.shape)
             self._roots = [
-                matrix_inverse_root(S.astype(G.dtype, copy=False), power, eps=self.eps)
-                for S in self.statistics
+                matrix_inverse_root(S, power, eps=self.eps) for S in self._statistics_like(G, xp)
             ]
         for i, R in enumerate(self._roots):
-            G = np.moveaxis(np.tensordot(R.astype(G.dtype, copy=False), G, axes=(1, i)), 0, i)
+            G = xp.moveaxis(
+                xp.tensordot(xp.astype(R, G.dtype, copy=False), G, axes=([1], [i])), 0, i
+            )
         return to_caller(G, kind)

@@ -175,3 +175,22 @@ def test_check_symmetric_dense_batched_and_sparse():
             check_symmetric(value, "A")
     with pytest.raises(ValueError, match="A must be square"):
         check_symmetric(np.ones((2, 3)), "A")
+
+
+def test_array_api_libraries_take_the_namespace_path():
+    xp = pytest.importorskip("array_api_strict")
+    from linalg._core.validate import float_input
+
+    x = xp.asarray([[1, 2], [3, 4]])
+    kind = array_kind(x)
+    assert kind.library == "array-api" and kind.via_namespace and not kind.on_host
+    for host in (np.ones(2), [1.0], sp.eye(2)):
+        assert not array_kind(host).via_namespace
+    with pytest.raises(TypeError, match="'x' holds array-api arrays"):
+        to_numpy(x, "x")
+    promoted, namespace, same = float_input(x, "x")
+    assert namespace is xp and same == kind and promoted.dtype == xp.float64
+    assert to_caller(promoted, kind) is promoted  # computed in its own namespace already
+    host, namespace, kind = float_input([[1, 2]], "x")
+    assert isinstance(host, np.ndarray) and host.dtype == np.float64
+    assert namespace.__name__ == "array_api_compat.numpy" and kind == ArrayKind("python")

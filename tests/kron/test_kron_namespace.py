@@ -1,0 +1,139 @@
+"""Kronecker-family routines on arrays computed through their own array-API namespace.
+
+array_api_strict stands in for a device library in the default run: it has no
+NumPy fallbacks, so code that works on it uses only the standard. The same tests
+run on CuPy arrays and torch CUDA tensors under ``-m gpu``. Results are compared
+with the NumPy path (1e-10 in float64, 1e-4 in float32) and with the exact root.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from linalg._core.results import ConvergenceWarning, LinAlgError
+from linalg.kron import Shampoo, matrix_inverse_root
+
+from conftest import RTOL, spd_matrix
+
+
+def exact_root(A: np.ndarray, p: int, eps: float = 0.0) -> np.ndarray:
+    lam, V = np.linalg.eigh(A.astype(np.float64))
+    return (V * (lam + eps) ** (-1.0 / p)) @ V.T
+
+
+@pytest.mark.parametrize("method", ["eigh", "newton", "auto"])
+@pytest.mark.parametrize("p", [1, 2, 4])
+def test_equals_numpy_path(namespace, rng, dtype, method, p):
+    to_array, to_numpy = namespace
+    A = spd_matrix(rng, 24, cond=1e3).astype(dtype)
+    x = to_array(A)
+    result = matrix_inverse_root(x, p, eps=1e-3, method=method)
+    assert type(result) is type(x)
+    assert to_numpy(result).dtype == dtype
+    got = to_numpy(result)
+    rtol = RTOL[np.dtype(dtype)]
+    scale = np.abs(exact_root(A, p, 1e-3)).max()
+    on_numpy = matrix_inverse_root(A, p, eps=1e-3, method=method)
+    assert np.abs(got - on_numpy).max() <= rtol * scale
+    assert np.abs(got - exact_root(A, p, 1e-3)).max() <= 10 * rtol * scale
+    assert np.array_equal(to_numpy(x), A)  # the input is not modified
+
+
+def test_auto_is_eigh(namespace, rng):
+    to_array, to_numpy = namespace
+    x = to_array(spd_matrix(rng, 16))
+    auto = to_numpy(matrix_inverse_root(x, 2, method="auto"))
+    assert np.array_equal(auto, to_numpy(matrix_inverse_root(x, 2, method="eigh")))
+    assert not np.array_equal(auto, to_numpy(matrix_inverse_root(x, 2, method="newton")))
+
+
+@pytest.mark.parametrize("method", ["eigh", "newton"])
+def test_batch(namespace, rng, method):
+    to_array, to_numpy = namespace
+    A = np.stack([spd_matrix(rng, 8, cond=10.0 ** (i + 1)) for i in range(3)])
+    got = to_numpy(matrix_inverse_root(to_array(A), 4, method=method))
+    for i in range(3):
+        assert np.abs(got[i] - exact_root(A[i], 4)).max() <= 1e-9 * np.abs(got[i]).max()
+
+
+def test_integers_are_promoted(namespace):
+    to_array, to_numpy = namespace
+    A = np.array([[4, 0], [0, 16]])
+    got = to_numpy(matrix_inverse_root(to_array(A), 2, method="eigh"))
+    assert got.dtype == np.float64
+    np.testing.assert_allclose(got, np.diag([0.5, 0.25]), rtol=1e-14)
+
+
+def test_semidefinite_needs_eps(namespace):
+    to_array, _ = namespace
+    A = np.diag([1.0, 0.5, -0.25])
+    with pytest.raises(LinAlgError, match=r"use eps > 0\.25"):
+        matrix_inverse_root(to_array(A), 2, method="eigh")
+
+
+@pytest.mark.parametrize(
+    ("A", "error", "message"),
+    [
+        (np.array([[1.0, 2.0], [0.0, 1.0]]), ValueError, "A must be symmetric"),
+        (np.array([[1.0, np.nan], [np.nan, 1.0]]), ValueError, "A contains NaN"),
+        (np.ones((2, 3)), ValueError, "A must be a square matrix"),
+        (np.eye(2, dtype=np.complex128), TypeError, "A is complex"),
+        (np.eye(2, dtype=bool), TypeError, "A is of dtype"),
+        (np.zeros((0, 0)), ValueError, "A is empty"),
+    ],
+    ids=["asymmetric", "nan", "not-square", "complex", "bool", "empty"],
+)
+def test_bad_input_names_the_argument(namespace, A, error, message):
+    to_array, _ = namespace
+    with pytest.raises(error, match=message):
+        matrix_inverse_root(to_array(A), 2)
+
+
+def test_newton_failure_falls_back_to_eigh(namespace, rng):
+    to_array, to_numpy = namespace
+    A = spd_matrix(rng, 12, cond=1e8)
+    with pytest.warns(ConvergenceWarning, match="computed by eigh instead"):
+        got = to_numpy(matrix_inverse_root(to_array(A), 2, method="newton", maxiter=2))
+    assert np.abs(got - exact_root(A, 2)).max() <= 1e-8 * np.abs(got).max()
+
+
+@pytest.mark.parametrize("beta2", [None, 0.9])
+@pytest.mark.parametrize("shape", [(5, 7), (3, 4, 2)], ids=str)
+def test_shampoo_equals_numpy_path(namespace, rng, dtype, shape, beta2):
+    to_array, to_numpy = namespace
+    grads = [rng.standard_normal(shape).astype(dtype) for _ in range(3)]
+    on_device, on_host = (
+        Shampoo(shape, eps=1e-3, beta2=beta2),
+        Shampoo(shape, eps=1e-3, beta2=beta2),
+    )
+    for G in grads:
+        on_device.update(to_array(G))
+        on_host.update(G)
+    rtol = RTOL[np.dtype(dtype)]
+    for S, expected in zip(on_device.statistics, on_host.statistics, strict=True):
+        assert type(S) is type(to_array(grads[0]))
+        assert np.abs(to_numpy(S) - expected).max() <= rtol * np.abs(expected).max()
+    x = to_array(grads[0])
+    result = on_device.precondition(x)
+    assert type(result) is type(x)
+    expected = on_host.precondition(grads[0])
+    assert to_numpy(result).dtype == dtype
+    assert np.abs(to_numpy(result) - expected).max() <= 10 * rtol * np.abs(expected).max()
+
+
+def test_shampoo_before_any_update(namespace):
+    to_array, to_numpy = namespace
+    G = np.arange(6.0).reshape(2, 3)
+    got = to_numpy(Shampoo((2, 3), eps=4.0).precondition(to_array(G)))
+    np.testing.assert_allclose(got, G / 4.0 ** (1 / 4) / 4.0 ** (1 / 4), rtol=1e-14)
+
+
+def test_shampoo_keeps_one_array_type(namespace):
+    to_array, _ = namespace
+    opt = Shampoo((2, 2))
+    opt.update(to_array(np.eye(2)))
+    with pytest.raises(TypeError, match="statistics hold"):
+        opt.update(np.eye(2))
+    with pytest.raises(ValueError, match=r"grad must have shape \(2, 2\)"):
+        opt.update(to_array(np.eye(3)))

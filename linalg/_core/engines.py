@@ -21,8 +21,11 @@ from linalg._core.namespace import ArrayKind
 __all__ = ["EngineStatus", "engines", "register", "require_usable", "select"]
 
 ENGINE_NAMES = ("reference", "numba", "cupy", "numba-cuda")
-# Auto tries these in order for data on the host, then on a CUDA device.
-_AUTO_ORDER = {True: ("numba", "reference"), False: ("cupy", "numba-cuda")}
+# Auto tries these in order for data on the host, then for data off the host
+# (where "reference" is array-API code run in the data's own namespace).
+_AUTO_ORDER = {True: ("numba", "reference"), False: ("cupy", "numba-cuda", "reference")}
+# The libraries of a reference implementation written against the array API.
+ANY_ARRAY_LIBRARY = ("numpy", "cupy", "torch", "jax", "array-api")
 
 
 @dataclass(frozen=True)

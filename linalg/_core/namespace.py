@@ -13,7 +13,15 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ArrayKind", "array_kind", "device_of", "namespace_of", "to_caller", "to_numpy"]
+__all__ = [
+    "ArrayKind",
+    "array_kind",
+    "device_of",
+    "namespace_of",
+    "numpy_dtype",
+    "to_caller",
+    "to_numpy",
+]
 
 
 @dataclass(frozen=True)
@@ -96,6 +104,15 @@ def array_kind(x: Any) -> ArrayKind:
 def device_of(x: Any) -> Any:
     """The device object of an array, as its namespace's ``device=`` arguments take it."""
     return _compat().device(x)
+
+
+def numpy_dtype(dtype: Any) -> np.dtype:
+    """The NumPy dtype of the same name as any library's dtype (``torch.float32``,
+    ``array_api_strict.float64``, a NumPy dtype)."""
+    try:
+        return np.dtype(dtype)
+    except TypeError:
+        return np.dtype(str(dtype).rpartition(".")[2])
 
 
 def namespace_of(x: Any) -> Any:

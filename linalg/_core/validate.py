@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from linalg._core.namespace import ArrayKind, array_kind, namespace_of, to_numpy
+from linalg._core.namespace import NUMPY, ArrayKind, array_kind, namespace_of, to_numpy
 
 __all__ = [
     "as_float_array",
@@ -151,13 +151,15 @@ def float_input(
     float32/float64 NumPy array with ``xp`` array-api-compat's NumPy namespace;
     arrays that :attr:`ArrayKind.via_namespace` (CuPy, GPU tensors, other
     array-API libraries) unchanged, with their own namespace. ``kind`` says
-    where the result goes back (:func:`~linalg._core.namespace.to_caller`).
+    where the result goes back (:func:`~linalg._core.namespace.to_caller`;
+    NumPy for lists and Python numbers).
     """
     kind = array_kind(x)
     if kind.via_namespace:
         xp = namespace_of(x)
         return as_float_namespace_array(x, name, xp, ndim=ndim), xp, kind
-    return as_float_array(to_numpy(x, name), name, ndim=ndim), namespace_of(_EMPTY), kind
+    array = as_float_array(to_numpy(x, name), name, ndim=ndim)
+    return array, namespace_of(_EMPTY), NUMPY if kind.library == "python" else kind
 
 
 def check_int(

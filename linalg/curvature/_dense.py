@@ -2,26 +2,48 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from linalg._core.engines import register, select
-from linalg._core.namespace import NUMPY, common_kind, to_caller, to_numpy
+from linalg._core.engines import ANY_ARRAY_LIBRARY, register, select
+from linalg._core.namespace import (
+    NUMPY,
+    ArrayKind,
+    common_kind,
+    device_of,
+    namespace_of,
+    numpy_dtype,
+    to_caller,
+    to_numpy,
+)
 from linalg._core.results import LinAlgError
-from linalg._core.validate import as_float_array, check_finite, check_int, check_real, result_dtype
+from linalg._core.validate import (
+    as_float_array,
+    check_finite,
+    check_int,
+    check_real,
+    float_input,
+)
 
 __all__ = ["BlasKernels", "DenseIHVP"]
 
-register("curvature.dense_ihvp", "reference", "linalg.curvature._dense:BlasKernels")
+register(
+    "curvature.dense_ihvp",
+    "reference",
+    "linalg.curvature._dense:BlasKernels",
+    libraries=ANY_ARRAY_LIBRARY,
+)
 
 _SCALES = ("mean", "sum")
 
 
 class BlasKernels:
-    """The reference engine: BLAS-3 products with blocks of gradients.
+    """The reference engine: BLAS-3 products with blocks of gradients, in the
+    arrays' own library (NumPy on the host; CuPy or a GPU tensor's on a GPU).
 
     ``blocks`` is a ``(nb, m, b)`` view of the gradients ``G`` whose block
     ``j`` is ``G[:, j b:(j + 1) b]``; rows of ``V`` are vectors (ML convention).
@@ -40,17 +62,17 @@ class BlasKernels:
         order is ``G_jᵀ`` in the column-major order BLAS reads, with no copy.
         Measured: as fast as ``scipy.linalg.blas.ssyrk(1.0, G.T, trans=1)``.
         """
-        return np.matmul(blocks, blocks.transpose(0, 2, 1))
+        return blocks @ blocks.mT
 
     @staticmethod
     def project(blocks: np.ndarray, V: np.ndarray) -> np.ndarray:
         """``V_j G_jᵀ`` for ``V`` of shape ``(nb, k, b)``: ``(nb, k, m)``."""
-        return np.matmul(V, blocks.transpose(0, 2, 1))
+        return V @ blocks.mT
 
     @staticmethod
     def expand(blocks: np.ndarray, T: np.ndarray) -> np.ndarray:
         """``T_j G_j`` for ``T`` of shape ``(nb, k, m)``: ``(nb, k, b)``."""
-        return np.matmul(T, blocks)
+        return T @ blocks
 
 
 @dataclass
@@ -59,14 +81,19 @@ class _Blocks:
 
     start: int
     stop: int
-    blocks: np.ndarray  # (nb, m, b) view of G[:, start:stop]
-    inv_chol: np.ndarray  # (nb, m, m) float64 L_j⁻¹, with L_j L_jᵀ = G_j G_jᵀ + μ I
-    whitened: np.ndarray | None = None  # (nb, m, b) L_j⁻¹ G_j, made by inv_diag
+    blocks: Any  # (nb, m, b) view of G[:, start:stop]
+    inv_chol: Any  # (nb, m, m) float64 L_j⁻¹, with L_j L_jᵀ = G_j G_jᵀ + μ I
+    whitened: Any = None  # (nb, m, b) L_j⁻¹ G_j, made by inv_diag
 
-    def rows(self, V: np.ndarray) -> np.ndarray:
+    def rows(self, V: Any, xp: Any) -> Any:
         """The ``(nb, k, b)`` view of this group's columns of ``V`` (k, d)."""
         nb, _, b = self.blocks.shape
-        return V[:, self.start : self.stop].reshape(V.shape[0], nb, b).transpose(1, 0, 2)
+        return blocks_of(V[:, self.start : self.stop], nb, b, xp)
+
+
+def blocks_of(X: Any, nb: int, b: int, xp: Any) -> Any:
+    """``X`` (k, nb b) seen as ``(nb, k, b)``: block ``j`` is ``X[:, j b:(j + 1) b]``."""
+    return xp.permute_dims(xp.reshape(X, (X.shape[0], nb, b)), (1, 0, 2))
 
 
 class DenseIHVP:
@@ -87,10 +114,13 @@ class DenseIHVP:
     Parameters
     ----------
     grads : array_like, shape (m, d)
-        The gradients, as rows. NumPy, or torch / JAX tensors on the CPU.
-        A C-contiguous float32/float64 array is kept by reference, not
-        copied: do not modify it while this object is in use. Anything else
-        is copied once into that form.
+        The gradients, as rows. NumPy, or torch / JAX tensors on the CPU:
+        a C-contiguous float32/float64 array is kept by reference, not
+        copied (do not modify it while this object is in use); anything else
+        is copied once into that form. CuPy arrays, torch / JAX GPU tensors
+        and arrays of other array-API libraries stay where they are: every
+        method then computes in their library and returns its arrays, and
+        ``v`` must live there too.
     damping : float
         ``λ > 0``.
     scale : {"mean", "sum"}, default "mean"
@@ -101,7 +131,7 @@ class DenseIHVP:
         divide ``d``), as M-FAC's blocked variant; every method works blocked.
         Default: one block, the full ``F``.
     engine : {"auto", "reference"}, optional
-        Only ``"reference"`` is registered (see Notes).
+        Only ``"reference"`` is registered, for every array library (see Notes).
 
     Attributes
     ----------
@@ -111,8 +141,9 @@ class DenseIHVP:
         ``m``.
     dim : int
         ``d``.
-    dtype : numpy.dtype
-        The dtype of ``grads`` (integers promoted to float64).
+    dtype : dtype
+        The dtype of ``grads`` (integers promoted to float64), as its library
+        spells it.
     block_size : int or None
         As given.
     engine : str
@@ -153,7 +184,9 @@ class DenseIHVP:
 
     Engines: the work is BLAS-3 (SYRK, batched GEMM) and memory-bound BLAS-2,
     which NumPy already hands to the optimized BLAS; a Numba engine would
-    bring nothing, so only ``"reference"`` is registered.
+    bring nothing, so only ``"reference"`` is registered. It is written
+    against the array API and runs in the gradients' own library: on a GPU,
+    CuPy's or torch's cuBLAS and cuSOLVER calls (not yet measured on one).
 
     Examples
     --------
@@ -181,8 +214,7 @@ class DenseIHVP:
         block_size: int | None = None,
         engine: str | None = None,
     ) -> None:
-        self._kind = common_kind(grads)
-        G = _check_grads(grads)
+        G, self._xp, self._kind = _check_grads(grads)
         m, d = G.shape
         self.damping = _check_damping(damping, m, d)
         if scale not in _SCALES:
@@ -192,7 +224,10 @@ class DenseIHVP:
             raise ValueError(
                 f"block_size must be <= dim = {d} (the columns of grads), got {block_size}"
             )
-        implementation = select("curvature.dense_ihvp", engine=engine, kind=NUMPY, dtype=G.dtype)
+        kind = self._kind if self._kind.via_namespace else NUMPY
+        implementation = select(
+            "curvature.dense_ihvp", engine=engine, kind=kind, dtype=numpy_dtype(G.dtype)
+        )
         self._kernels = implementation.load()
         self.engine = implementation.engine
         self.scale, self.n_grads, self.dim, self.dtype = scale, m, d, G.dtype
@@ -201,25 +236,26 @@ class DenseIHVP:
         self._groups = [self._factor(*span) for span in _partition(d, self.block_size or d)]
 
     def _factor(self, start: int, stop: int, size: int) -> _Blocks:
-        m = self.n_grads
-        blocks = self._G[:, start:stop].reshape(m, (stop - start) // size, size).transpose(1, 0, 2)
-        capacitance = self._kernels.gram(blocks).astype(np.float64)
-        diagonal = np.arange(m)
-        capacitance[:, diagonal, diagonal] += self.damping / self._weight
-        try:
-            chol = np.linalg.cholesky(capacitance)
-        except np.linalg.LinAlgError:
+        m, xp = self.n_grads, self._xp
+        blocks = blocks_of(self._G[:, start:stop], (stop - start) // size, size, xp)
+        capacitance = xp.astype(self._kernels.gram(blocks), xp.float64)
+        mu = self.damping / self._weight
+        capacitance = capacitance + mu * xp.eye(m, dtype=xp.float64, device=device_of(blocks))
+        try:  # NumPy and torch raise; CuPy returns NaN
+            chol = xp.linalg.cholesky(capacitance)
+            failed = not bool(xp.all(xp.isfinite(chol)))
+        except (np.linalg.LinAlgError, RuntimeError):
+            failed = True
+        if failed:
             raise LinAlgError(
                 f"G Gᵀ + μ I (columns {start}:{stop} of grads) is not numerically positive "
                 f"definite: damping = {self.damping:g} is too small for the rounding of the "
                 f"Gram matrix in {self.dtype}; increase damping or use float64 gradients"
-            ) from None
+            )
         # L⁻¹ as the transpose of inv(Lᵀ): LU with partial pivoting never pivots on an
         # upper-triangular matrix, so this is LAPACK's triangular inverse, exactly lower
         # triangular, from NumPy's LAPACK (see BlasKernels on mixing libraries).
-        return _Blocks(
-            start, stop, blocks, np.linalg.inv(chol.transpose(0, 2, 1)).transpose(0, 2, 1)
-        )
+        return _Blocks(start, stop, blocks, xp.linalg.inv(chol.mT).mT)
 
     def solve(self, v: Any) -> Any:
         """The inverse-Fisher vector product ``F⁻¹ v``.
@@ -289,12 +325,13 @@ class DenseIHVP:
         >>> ihvp.inv_diag()  # F = I + g gᵀ: 1 − g_i² / 26
         array([0.65384615, 0.38461538])
         """
-        out = np.empty(self.dim, dtype=np.float64)
+        xp = self._xp
+        pieces = []
         for group in self._groups:
-            W = self._whitened(group)
-            squares = np.einsum("jmb,jmb->jb", W, W, dtype=np.float64)
-            out[group.start : group.stop] = (1.0 - squares.reshape(-1)) / self.damping
-        return to_caller(out.astype(self.dtype), self._kind)
+            squares = _column_squares(self._whitened(group), xp)
+            pieces.append((1.0 - xp.reshape(squares, (-1,))) / self.damping)
+        out = pieces[0] if len(pieces) == 1 else xp.concat(pieces)
+        return to_caller(xp.astype(out, self.dtype), self._kind)
 
     def inv_entry(self, i: int, j: int) -> float:
         """The entry ``(F⁻¹)_ij = (1/λ) (δ_ij − W[:, i] · W[:, j])``, in ``O(m)``.
@@ -322,9 +359,9 @@ class DenseIHVP:
         (group, block, a), (group_j, block_j, b) = self._locate(i, "i"), self._locate(j, "j")
         if group is not group_j or block != block_j:
             return 0.0
-        W = self._whitened(group)[block]
-        inner = np.dot(W[:, a].astype(np.float64), W[:, b].astype(np.float64))
-        return float((float(i == j) - inner) / self.damping)
+        xp, W = self._xp, self._whitened(group)[block, ...]
+        inner = float(xp.sum(xp.astype(W[:, a], xp.float64) * xp.astype(W[:, b], xp.float64)))
+        return (float(i == j) - inner) / self.damping
 
     def logdet(self) -> float:
         """``log det F = d log λ + Σ_blocks (log det C_j − m log μ)``, from the Cholesky factors.
@@ -342,12 +379,12 @@ class DenseIHVP:
         >>> math.isclose(ihvp.logdet(), math.log(26.0))  # F = I + g gᵀ, ‖g‖² = 25
         True
         """
-        mu = self.damping / self._weight
-        total = self.dim * np.log(self.damping)
+        xp, mu = self._xp, self.damping / self._weight
+        total = self.dim * math.log(self.damping)
         for group in self._groups:
-            pivots = np.diagonal(group.inv_chol, axis1=1, axis2=2)  # 1 / diag(L_j)
-            total -= 2.0 * np.log(pivots).sum() + pivots.size * np.log(mu)
-        return float(total)
+            pivots = xp.linalg.diagonal(group.inv_chol)  # 1 / diag(L_j)
+            total -= 2.0 * float(xp.sum(xp.log(pivots))) + math.prod(pivots.shape) * math.log(mu)
+        return total
 
     def as_linear_operator(self):
         """``F⁻¹`` (not ``F``) as a :class:`scipy.sparse.linalg.LinearOperator`.
@@ -366,6 +403,12 @@ class DenseIHVP:
         """
         from scipy.sparse.linalg import LinearOperator
 
+        if self._kind.via_namespace:
+            raise TypeError(
+                f"as_linear_operator needs gradients in host memory (a SciPy LinearOperator), "
+                f"and these are {self._kind}: use solve() on the device"
+            )
+
         def columns(X: np.ndarray) -> np.ndarray:
             X = np.asarray(X).astype(self.dtype, copy=False)
             return self._solve_rows(X.reshape(self.dim, -1).T).T.reshape(X.shape)
@@ -380,64 +423,72 @@ class DenseIHVP:
             f"scale={self.scale!r}{blocks}, dtype={self.dtype}>"
         )
 
-    def _public(self, v: Any, apply: Callable[[np.ndarray], np.ndarray]) -> Any:
-        kind = common_kind(v)
-        V = as_float_array(to_numpy(v, "v"), "v", ndim=(1, 2))
+    def _public(self, v: Any, apply: Callable[[Any], Any]) -> Any:
+        V, xp, kind = float_input(v, "v", ndim=(1, 2))
+        if (kind.via_namespace or self._kind.via_namespace) and kind != self._kind:
+            raise TypeError(
+                f"v holds {kind} and grads {self._kind}: pass v where grads live (linalg "
+                "copies nothing between libraries or devices silently)"
+            )
         if V.shape[-1] != self.dim:
             raise ValueError(
                 f"v must have last dimension {self.dim} (dim, the columns of grads), "
-                f"got shape {V.shape}"
+                f"got shape {tuple(V.shape)}"
             )
-        out = apply(V.reshape(-1, self.dim).astype(self.dtype, copy=False))
-        out = out.reshape(V.shape).astype(result_dtype(self.dtype, V.dtype), copy=False)
+        out = apply(xp.astype(xp.reshape(V, (-1, self.dim)), self.dtype, copy=False))
+        dtype = xp.result_type(self.dtype, V.dtype)
+        out = xp.astype(xp.reshape(out, tuple(V.shape)), dtype, copy=False)
         return to_caller(out, self._kind if kind == NUMPY else kind)
 
     def _sandwich(
         self,
-        V: np.ndarray,
-        inner: Callable[[_Blocks, np.ndarray], np.ndarray],
-        combine: Callable[[np.ndarray, np.ndarray, np.ndarray], None],
-    ) -> np.ndarray:
-        """``combine(V, inner(V Gᵀ) G, out)`` block by block, for rows ``V`` (k, d).
+        V: Any,
+        inner: Callable[[_Blocks, Any], Any],
+        combine: Callable[[Any, Any], Any],
+    ) -> Any:
+        """``combine(V, inner(V Gᵀ) G)`` block by block, for rows ``V`` (k, d).
 
-        ``combine`` writes into ``out``, a view of the result, so that no
-        temporary the size of ``V`` is made beyond ``inner(V Gᵀ) G``.
+        ``combine`` makes one new array and works in place on it, so that no
+        temporary the size of ``V`` is made beyond ``inner(V Gᵀ) G``; with one
+        block per group (the default) the result needs no copy back.
         """
-        out = np.empty(V.shape, dtype=self.dtype)
+        xp, pieces = self._xp, []
         for group in self._groups:
-            rows = group.rows(V)
+            rows = group.rows(V, xp)
             T = inner(group, self._kernels.project(group.blocks, rows))
-            combine(rows, self._kernels.expand(group.blocks, T), group.rows(out))
-        return out
+            block = combine(rows, self._kernels.expand(group.blocks, T))
+            pieces.append(xp.reshape(xp.permute_dims(block, (1, 0, 2)), (V.shape[0], -1)))
+        return pieces[0] if len(pieces) == 1 else xp.concat(pieces, axis=1)
 
-    def _solve_rows(self, V: np.ndarray) -> np.ndarray:
-        damping = self.dtype.type(self.damping)
+    def _solve_rows(self, V: Any) -> Any:
+        xp, damping = self._xp, self.damping
 
-        def inner(group: _Blocks, T: np.ndarray) -> np.ndarray:
+        def inner(group: _Blocks, T: Any) -> Any:
             # Rows of T C⁻¹ = (T L⁻ᵀ) L⁻¹: two batched GEMMs with the stored L⁻¹ for all
             # blocks at once (triangular solves would loop over blocks in SciPy).
             inverse = group.inv_chol
-            W = np.matmul(T.astype(np.float64), inverse.transpose(0, 2, 1)) @ inverse
-            return W.astype(self.dtype)
+            return xp.astype((xp.astype(T, xp.float64) @ inverse.mT) @ inverse, self.dtype)
 
-        def combine(rows: np.ndarray, Y: np.ndarray, out: np.ndarray) -> None:
-            np.subtract(rows, Y, out=out)
+        def combine(rows: Any, Y: Any) -> Any:
+            out = rows - Y
             out /= damping
+            return out
 
         return self._sandwich(V, inner, combine)
 
-    def _matvec_rows(self, V: np.ndarray) -> np.ndarray:
-        damping, weight = self.dtype.type(self.damping), self.dtype.type(self._weight)
+    def _matvec_rows(self, V: Any) -> Any:
+        damping, weight = self.damping, self._weight
 
-        def combine(rows: np.ndarray, Y: np.ndarray, out: np.ndarray) -> None:
-            np.multiply(rows, damping, out=out)
+        def combine(rows: Any, Y: Any) -> Any:
+            out = rows * damping
             out += Y
+            return out
 
         return self._sandwich(V, lambda group, T: T * weight, combine)
 
-    def _whitened(self, group: _Blocks) -> np.ndarray:
+    def _whitened(self, group: _Blocks) -> Any:
         if group.whitened is None:
-            group.whitened = np.matmul(group.inv_chol.astype(self.dtype), group.blocks)
+            group.whitened = self._xp.astype(group.inv_chol, self.dtype) @ group.blocks
         return group.whitened
 
     def _locate(self, index: Any, name: str) -> tuple[_Blocks, int, int]:
@@ -450,13 +501,18 @@ class DenseIHVP:
         return group, block, offset
 
 
-def _check_grads(grads: Any) -> np.ndarray:
+def _check_grads(grads: Any) -> tuple[Any, Any, ArrayKind]:
+    """``(G, xp, kind)``: host gradients as a C-contiguous NumPy array, others in
+    their own namespace (see :func:`~linalg._core.validate.float_input`)."""
+    kind = common_kind(grads)
+    if kind.via_namespace:
+        return float_input(grads, "grads", ndim=2)
     G = as_float_array(to_numpy(grads, "grads"), "grads", ndim=2, finite=False)
     # One summation pass rather than a mask the size of G: NaN or Inf anywhere makes
     # the sum non-finite; only then (or on overflow) is the exact check run.
     if not np.isfinite(G.sum()):
         check_finite(G, "grads")
-    return np.ascontiguousarray(G)
+    return np.ascontiguousarray(G), namespace_of(G), kind
 
 
 def _check_damping(damping: Any, m: int, d: int) -> float:
@@ -478,3 +534,11 @@ def _partition(d: int, size: int) -> list[tuple[int, int, int]]:
     if full < d:
         spans.append((full, d, d - full))
     return spans
+
+
+def _column_squares(W: Any, xp: Any) -> Any:
+    """``Σ_m W[j, m, b]²`` in float64, ``(nb, b)``: by einsum for NumPy (no float64
+    copy of ``W``), else squares in ``W``'s dtype summed in float64."""
+    if isinstance(W, np.ndarray):
+        return np.einsum("jmb,jmb->jb", W, W, dtype=np.float64)
+    return xp.sum(W * W, axis=1, dtype=xp.float64)

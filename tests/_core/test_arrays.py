@@ -193,4 +193,4 @@ def test_array_api_libraries_take_the_namespace_path():
     assert to_caller(promoted, kind) is promoted  # computed in its own namespace already
     host, namespace, kind = float_input([[1, 2]], "x")
     assert isinstance(host, np.ndarray) and host.dtype == np.float64
-    assert namespace.__name__ == "array_api_compat.numpy" and kind == ArrayKind("python")
+    assert namespace.__name__ == "array_api_compat.numpy" and kind == ArrayKind("numpy")

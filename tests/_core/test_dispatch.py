@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import linalg
-from linalg._core.engines import ENGINE_NAMES, register, select
+from linalg._core.engines import ANY_ARRAY_LIBRARY, ENGINE_NAMES, register, select
 from linalg._core.namespace import NUMPY, ArrayKind
 
 from conftest import HAVE_NUMBA
@@ -14,6 +14,7 @@ from conftest import HAVE_NUMBA
 register("tests.double", "reference", "numpy:add")
 register("tests.double", "numba", "numpy:multiply")
 register("tests.reference_only", "reference", "numpy:add")
+register("tests.any_library", "reference", "numpy:add", libraries=ANY_ARRAY_LIBRARY)
 
 
 def test_engines_report_every_engine_with_a_reason():
@@ -80,6 +81,16 @@ def test_device_data_is_refused_with_a_remedy():
         select("tests.double", engine=None, kind=cuda, dtype="float64")
     with pytest.raises(TypeError, match="cannot take cupy arrays on cuda:0"):
         select("tests.double", engine="reference", kind=cuda, dtype="float64")
+
+
+def test_off_the_host_auto_falls_back_to_array_api_reference_kernels():
+    for kind in (ArrayKind("cupy", "cuda:0"), ArrayKind("torch", "cuda:1"), ArrayKind("array-api")):
+        impl = select("tests.any_library", engine=None, kind=kind, dtype="float32")
+        assert impl.engine == "reference"
+    with pytest.raises(TypeError, match="has no implementation"):
+        select(
+            "tests.any_library", engine="cupy", kind=ArrayKind("cupy", "cuda:0"), dtype="float32"
+        )
 
 
 def test_unsupported_dtype_is_refused():

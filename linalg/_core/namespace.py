@@ -14,12 +14,16 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "HOST",
     "ArrayKind",
+    "Placement",
     "array_kind",
     "device_of",
     "namespace_of",
     "numpy_dtype",
+    "placement_of",
     "to_caller",
+    "to_host",
     "to_numpy",
 ]
 
@@ -179,3 +183,69 @@ def to_caller(x: Any, kind: ArrayKind) -> Any:
         jnp = sys.modules.get("jax.numpy") or __import__("jax.numpy", fromlist=["asarray"])
         return jnp.asarray(x)
     raise TypeError(f"cannot return results as {kind}")
+
+
+def to_host(x: Any) -> np.ndarray:
+    """A NumPy copy of an array of any library or device (CuPy, torch, JAX, array-API)."""
+    if isinstance(x, np.ndarray):
+        return x
+    library = array_kind(x).library
+    if library == "cupy":
+        return x.get()
+    if library == "torch":
+        return x.detach().cpu().numpy()
+    if library == "jax":
+        return np.asarray(x)
+    return np.from_dlpack(x)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a computation keeps its large arrays; its small ones stay NumPy.
+
+    ``HOST`` (NumPy, large arrays in Fortran order) or an array library ``xp``
+    and device, for a computation that runs on device data through its
+    namespace: tall blocks stay on the device, and small factors (Gram
+    matrices, Cholesky factors, projected matrices and their SVDs) go to the
+    host, where NumPy and LAPACK handle them in microseconds.
+    """
+
+    xp: Any
+    device: Any = None
+
+    @property
+    def on_host(self) -> bool:
+        return self.device is None
+
+    def dtype(self, dtype: np.dtype) -> Any:
+        """``xp``'s dtype of the same name as the NumPy ``dtype``."""
+        return np.dtype(dtype) if self.on_host else getattr(self.xp, np.dtype(dtype).name)
+
+    def put(self, x: np.ndarray) -> Any:
+        """A host array where the large arrays live."""
+        return x if self.on_host else self.xp.asarray(x, device=self.device)
+
+    def host(self, x: Any) -> np.ndarray:
+        """A (small) array of this placement on the host."""
+        return x if self.on_host else to_host(x)
+
+    def empty(self, shape: tuple[int, ...], dtype: np.dtype) -> Any:
+        if self.on_host:
+            return np.empty(shape, dtype=dtype, order="F")
+        return self.xp.empty(shape, dtype=self.dtype(dtype), device=self.device)
+
+    def copy(self, x: Any, dtype: np.dtype) -> Any:
+        """A fresh copy of ``x`` (of this placement) in ``dtype``."""
+        if self.on_host:
+            return np.array(x, dtype=dtype, order="F", copy=True)
+        return self.xp.astype(x, self.dtype(dtype), copy=True)
+
+
+HOST = Placement(np)
+
+
+def placement_of(x: Any) -> Placement:
+    """:data:`HOST` for host data, else ``x``'s namespace and device."""
+    if array_kind(x).via_namespace:
+        return Placement(namespace_of(x), device_of(x))
+    return HOST

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from linalg._core.namespace import NUMPY, ArrayKind, to_caller, to_numpy
+from linalg._core.namespace import NUMPY, ArrayKind, numpy_dtype, to_caller, to_numpy
 from linalg._core.validate import as_float_array, check_finite, float_dtype
 
 __all__ = ["Operator", "as_operator", "is_sparse"]
@@ -36,7 +36,7 @@ class Operator:
 
     def __init__(self, shape: tuple[int, int], dtype: np.dtype) -> None:
         self.shape = (int(shape[0]), int(shape[1]))
-        self.dtype = np.dtype(dtype)
+        self.dtype = numpy_dtype(dtype)
 
     def matvec(self, v: np.ndarray) -> np.ndarray:
         """``A @ v`` for ``v`` of shape ``(n,)``."""
@@ -99,8 +99,9 @@ class Operator:
 
 
 class MatrixOperator(Operator):
-    """A matrix that multiplies with ``@``: a NumPy array, or a SciPy sparse
-    matrix or array in CSR or CSC format."""
+    """A matrix that multiplies with ``@``: a NumPy array, a SciPy sparse
+    matrix or array in CSR or CSC format, or a dense array of another library
+    (CuPy, a GPU tensor) multiplied in its own namespace."""
 
     def __init__(self, A: Any) -> None:
         super().__init__(A.shape, A.dtype)

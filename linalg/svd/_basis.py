@@ -3,12 +3,15 @@ new block was expressed in it."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import scipy.linalg as sla
 
+from linalg._core.namespace import HOST, Placement, numpy_dtype
 from linalg._core.random import RandomStream
 
-__all__ = ["Basis"]
+__all__ = ["Basis", "column_norms"]
 
 # A first CholeskyQR whose R is this well conditioned leaves the block
 # orthogonal to the basis to about eps · cond(R): no second projection needed.
@@ -45,14 +48,18 @@ class Basis:
     capacity : int
         Most columns the basis will hold (at most ``rows``).
     dtype : numpy.dtype
+    place : Placement
+        Where the basis lives (``HOST``: NumPy); the coefficients are always
+        NumPy arrays.
     """
 
-    def __init__(self, rows: int, capacity: int, dtype: np.dtype) -> None:
-        self.Q = np.empty((rows, capacity), dtype=dtype, order="F")
+    def __init__(self, rows: int, capacity: int, dtype: np.dtype, place: Placement = HOST) -> None:
+        self.place = place
+        self.Q = place.empty((rows, capacity), dtype)
         self.size = 0
 
     @property
-    def columns(self) -> np.ndarray:
+    def columns(self) -> Any:
         """The basis, ``(rows, size)``."""
         return self.Q[:, : self.size]
 
@@ -65,65 +72,84 @@ class Basis:
         """Forget every column (subspace iteration keeps only its last block)."""
         self.size = 0
 
-    def extend(self, W: np.ndarray) -> np.ndarray:
+    def extend(self, W: Any) -> np.ndarray:
         """Append an orthonormal basis of ``W``'s part outside the span.
 
         Returns ``c`` of shape ``(size_after, b)``: ``W ≈ Q[:, :size_after] @ c``.
         The block ``W`` (``(rows, b)``, ``b <= room``) is overwritten.
         """
-        old, b = self.size, W.shape[1]
+        place, old, b = self.place, self.size, W.shape[1]
+        dtype = self.Q_dtype
         previous = self.columns
-        norms = np.linalg.norm(W, axis=0)
+        norms = column_norms(W, place)
         scale = float(np.max(norms, initial=0.0))
-        head = _project(previous, W, norms)
-        block, R, cholesky = _orthonormalize(W)
-        deficient = np.abs(np.diag(R)) <= _DEFLATION_FACTOR * np.finfo(W.dtype).eps * scale
+        head = _project(previous, W, norms, place)
+        block, R, cholesky = _orthonormalize(W, place)
+        deficient = np.abs(np.diag(R)) <= _DEFLATION_FACTOR * np.finfo(dtype).eps * scale
         if deficient.any():
             fill = RandomStream(_FILL_SEED, old).normal((W.shape[0], int(deficient.sum())))
-            block[:, deficient] = fill.astype(W.dtype)
+            for column, j in enumerate(np.flatnonzero(deficient)):
+                block[:, int(j)] = place.put(fill[:, column].astype(dtype))
         if deficient.any() or not cholesky or _condition(R) > _WELL_CONDITIONED:
-            head += _project(previous, block, np.linalg.norm(block, axis=0)) @ R
-        block, R2, _ = _orthonormalize(block)
-        coefficients = np.empty((old + b, b), dtype=W.dtype)
+            head += _project(previous, block, column_norms(block, place), place) @ R
+        block, R2, _ = _orthonormalize(block, place)
+        coefficients = np.empty((old + b, b), dtype=dtype)
         coefficients[:old] = head
         coefficients[old:] = R2 @ R
         self.Q[:, old : old + b] = block
         self.size = old + b
         return coefficients
 
+    @property
+    def Q_dtype(self) -> np.dtype:
+        """The basis's dtype, as NumPy names it."""
+        return numpy_dtype(self.Q.dtype)
 
-def _project(previous: np.ndarray, W: np.ndarray, norms: np.ndarray) -> np.ndarray:
+
+def column_norms(W: Any, place: Placement) -> np.ndarray:
+    """The column norms of a tall block, on the host."""
+    if place.on_host:
+        return np.linalg.norm(W, axis=0)
+    return place.host(place.xp.linalg.vector_norm(W, axis=0))
+
+
+def _project(previous: Any, W: Any, norms: np.ndarray, place: Placement) -> np.ndarray:
     """Remove from ``W`` (in place) its part in ``span(previous)``; return the
     coefficients. Block Gram–Schmidt, repeated once unless every column kept
     at least ``1/√2`` of its norm (``norms``) in the first pass: then the
     first pass is already accurate to rounding (Kahan and Parlett's "twice is
     enough" test)."""
     if previous.shape[1] == 0:
-        return np.zeros((0, W.shape[1]), dtype=W.dtype)
+        return np.zeros((0, W.shape[1]), dtype=numpy_dtype(W.dtype))
     head = previous.T @ W
     W -= previous @ head
-    if np.all(np.linalg.norm(W, axis=0) >= _ONE_PASS * norms):
-        return head
+    if np.all(column_norms(W, place) >= _ONE_PASS * norms):
+        return place.host(head)
     again = previous.T @ W
     W -= previous @ again
-    return head + again
+    return place.host(head + again)
 
 
-def _orthonormalize(W: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
+def _orthonormalize(W: Any, place: Placement) -> tuple[Any, np.ndarray, bool]:
     """``W = Q R`` by CholeskyQR, or Householder QR when the Gram matrix is
-    not safely positive definite; also whether CholeskyQR was used."""
-    gram = W.T @ W
+    not safely positive definite; also whether CholeskyQR was used. ``Q`` stays
+    where ``W`` is; the Gram matrix and ``R`` are factored on the host."""
+    gram = place.host(W.T @ W)
+    dtype = gram.dtype
     try:
         L = np.linalg.cholesky(gram)
     except np.linalg.LinAlgError:
         L = None
     diagonal = np.diag(L) if L is not None else None
-    if L is None or diagonal.min() <= np.sqrt(np.finfo(W.dtype).eps) * diagonal.max() * 1e2:
+    if L is None or diagonal.min() <= np.sqrt(np.finfo(dtype).eps) * diagonal.max() * 1e2:
+        if not place.on_host:
+            Q, R = place.xp.linalg.qr(W)
+            return Q, place.host(R), False
         Q, R = sla.qr(W, mode="economic", overwrite_a=True, check_finite=False)
         return np.asfortranarray(Q), R, False
     R = L.T
-    inverse = sla.solve_triangular(R, np.eye(R.shape[0], dtype=W.dtype), check_finite=False)
-    return (inverse.T @ W.T).T, R, True  # (R⁻ᵀ Wᵀ)ᵀ comes out in Fortran order
+    inverse = sla.solve_triangular(R, np.eye(R.shape[0], dtype=dtype), check_finite=False)
+    return (place.put(inverse).T @ W.T).T, R, True  # (R⁻ᵀ Wᵀ)ᵀ: Fortran order on the host
 
 
 def _condition(R: np.ndarray) -> float:

@@ -41,7 +41,7 @@ from linalg.svd._randomized import (
     _tail,
     make_plan,
 )
-from linalg.svd._result import SVDResult
+from linalg.svd._result import SVDResult, extreme_signs
 
 __all__ = ["dask_randomized_svd"]
 
@@ -191,7 +191,7 @@ def _result(
 
     U = Q @ X.astype(Q.dtype)
     high, low = dask.compute(U.max(axis=0), U.min(axis=0))
-    signs = np.where(high >= -low, 1.0, -1.0).astype(Q.dtype)
+    signs = extreme_signs(high, low).astype(Q.dtype)
     U = Q @ (X * signs).astype(Q.dtype)
     if compute:
         U = persist(U)

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import scipy.linalg as sla
 
+from linalg._core.namespace import HOST, Placement
 from linalg._core.operators import Operator
 from linalg.svd._basis import Basis
 
@@ -27,19 +28,21 @@ __all__ = ["Iteration", "Ritz"]
 
 @dataclass
 class Ritz:
-    """Rayleigh–Ritz triplets on the current bases: ``U X``, ``s``, ``V Y``."""
+    """Rayleigh–Ritz triplets on the current bases: ``U X``, ``s``, ``V Y``
+    (``X``, ``s``, ``Y`` on the host; the bases where ``place`` says)."""
 
     X: np.ndarray
     s: np.ndarray
     Y: np.ndarray
-    U: np.ndarray  # the left basis the triplets live on (a view)
-    V: np.ndarray  # the right basis
+    U: Any  # the left basis the triplets live on (a view)
+    V: Any  # the right basis
+    place: Placement = HOST
 
-    def left(self, r: int) -> np.ndarray:
-        return self.U @ self.X[:, :r]
+    def left(self, r: int) -> Any:
+        return self.U @ self.place.put(self.X[:, :r])
 
-    def right_t(self, r: int) -> np.ndarray:
-        return self.Y[:, :r].T @ self.V.T
+    def right_t(self, r: int) -> Any:
+        return self.place.put(self.Y[:, :r].T) @ self.V.T
 
 
 class Iteration:
@@ -59,6 +62,8 @@ class Iteration:
     normalizer : {"qr", "lu", "none"}
         How subspace iteration rescales the blocks whose Ritz values are not
         needed; blocks that are kept are always orthonormalized.
+    place : Placement
+        Where the bases live: with ``op``'s data (``HOST`` for NumPy).
     """
 
     def __init__(
@@ -69,21 +74,23 @@ class Iteration:
         keep: bool,
         max_blocks: int,
         normalizer: str = "qr",
+        place: Placement = HOST,
     ) -> None:
-        self.op = op
+        self.op, self.place = op, place
         self.dtype = op.dtype
         m, n = op.shape
         self.b = first_sample.shape[1]
         blocks = max_blocks if keep else 1
-        self.U = Basis(m, blocks * self.b, self.dtype)
-        self.V = Basis(n, blocks * self.b, self.dtype)
+        self.U = Basis(m, blocks * self.b, self.dtype, place)
+        self.V = Basis(n, blocks * self.b, self.dtype, place)
         self.C = np.zeros((self.V.Q.shape[1], self.U.Q.shape[1]), dtype=self.dtype)
         self.D = np.zeros((self.U.Q.shape[1], self.V.Q.shape[1]), dtype=self.dtype)
         self.keep = keep
         self.normalizer = normalizer
         self.passes = 1
         self._new_v = 0
-        _, self._new_u = self._extend(self.U, np.array(first_sample, order="F"), orthonormal=True)
+        first = place.copy(first_sample, self.dtype)
+        _, self._new_u = self._extend(self.U, first, orthonormal=True)
 
     # -- one half-step each way ---------------------------------------------
 
@@ -98,7 +105,7 @@ class Iteration:
             return None
         B = self.C[: self.V.size, : self.U.size].T
         X, s, Yt = sla.svd(B, full_matrices=False, check_finite=False, lapack_driver="gesdd")
-        return Ritz(X, s, Yt.T, self.U.columns, self.V.columns)
+        return Ritz(X, s, Yt.T, self.U.columns, self.V.columns, self.place)
 
     def left(self, *, orthonormal: bool = True) -> None:
         """``U_{j+1}`` from ``A V_j``."""
@@ -122,13 +129,11 @@ class Iteration:
 
     # -- helpers ----------------------------------------------------------------
 
-    def _product(self, product: Any, block: np.ndarray) -> np.ndarray:
+    def _product(self, product: Any, block: Any) -> Any:
         self.passes += 1
-        return np.array(product(block), dtype=self.dtype, order="F", copy=True)
+        return self.place.copy(product(block), self.dtype)
 
-    def _extend(
-        self, basis: Basis, W: np.ndarray, *, orthonormal: bool
-    ) -> tuple[np.ndarray | None, int]:
+    def _extend(self, basis: Basis, W: Any, *, orthonormal: bool) -> tuple[np.ndarray | None, int]:
         """Add ``W`` to ``basis`` (emptied first
         unless blocks are kept): orthonormalized, with the coefficients, or for
         subspace iteration's intermediate blocks only rescaled (LU, or not at all).

@@ -11,12 +11,13 @@ from typing import Any
 import numpy as np
 
 from linalg._core.engines import check_engine_name
-from linalg._core.namespace import array_kind, to_caller, to_numpy
+from linalg._core.namespace import Placement, array_kind, placement_of, to_caller, to_numpy
 from linalg._core.operators import MatrixOperator, Operator, as_operator, is_sparse
 from linalg._core.random import RandomStream, as_random_stream
 from linalg._core.results import ConvergenceWarning
-from linalg._core.validate import check_bool, check_int, check_real
+from linalg._core.validate import as_float_namespace_array, check_bool, check_int, check_real
 from linalg.sketch._kinds import make_sketch
+from linalg.svd._basis import column_norms
 from linalg.svd._iteration import Iteration, Ritz
 from linalg.svd._result import SVDResult, flip_signs
 
@@ -64,9 +65,13 @@ def randomized_svd(
     A : array_like, sparse matrix or LinearOperator, shape (m, n)
         NumPy, SciPy sparse, a SciPy ``LinearOperator`` (with ``rmatmat`` or
         ``rmatvec``), or a torch / JAX tensor on the CPU (``U``, ``s``, ``Vt``
-        are then returned as the same type). A dask array runs on its
-        scheduler (see ``compute``); ``U`` is then a dask array and ``s``,
-        ``Vt`` NumPy arrays.
+        are then returned as the same type). A dense CuPy array, torch / JAX
+        GPU tensor or array of another array-API library is computed where it
+        lives: the products with ``A`` and the tall bases stay on its device,
+        the ``(k + p)``-sized factors are handled on the host, and ``U``,
+        ``s``, ``Vt`` come back in its type (``normalizer="lu"`` is for host
+        data only). A dask array runs on its scheduler (see ``compute``);
+        ``U`` is then a dask array and ``s``, ``Vt`` NumPy arrays.
     k : int
         Number of singular triplets, ``1 <= k <= min(m, n)``. With ``tol``,
         the largest rank allowed.
@@ -182,13 +187,18 @@ def randomized_svd(
         options = {"oversample": oversample, "n_iter": n_iter, "method": method, "tol": tol}
         options |= {"sketch": sketch, "normalizer": normalizer, "rng": rng, "warn": warn}
         return dask_randomized_svd(A, k, **options, engine=engine, compute=compute)
-    kind = array_kind(A)
-    op = as_operator(to_numpy(A, "A"), "A")
+    kind, place = array_kind(A), placement_of(A)
+    if place.on_host:
+        op = as_operator(to_numpy(A, "A"), "A")
+    else:  # CuPy, a GPU tensor: the tall blocks stay on its device
+        op = MatrixOperator(as_float_namespace_array(A, "A", place.xp, ndim=2))
     plan, warn = make_plan(op.shape, k, oversample, n_iter, method, normalizer, tol, warn, engine)
+    if not place.on_host and plan.normalizer == "lu":
+        raise ValueError(f"normalizer='lu' needs A in host memory; A holds {kind}: use 'qr'")
     compute = check_bool(compute, "compute")
     sketch_stream, probe_stream = as_random_stream(rng).spawn(2)
     S = make_sketch(sketch, plan.b, op.shape[1], rng=sketch_stream, dtype=op.dtype, engine=engine)
-    result = _run(op, S, probe_stream, plan)
+    result = _run(op, S, probe_stream, plan, place)
     if warn and not result.converged:
         warnings.warn(
             f"randomized_svd: {result.info['stop']} (error estimate "
@@ -196,9 +206,10 @@ def randomized_svd(
             ConvergenceWarning,
             stacklevel=2,
         )
-    U, Vt = flip_signs(result.U, result.Vt)
+    U, Vt = flip_signs(result.U, result.Vt, place)
+    s = place.put(result.s)
     return dataclasses.replace(
-        result, U=to_caller(U, kind), s=to_caller(result.s, kind), Vt=to_caller(Vt, kind)
+        result, U=to_caller(U, kind), s=to_caller(s, kind), Vt=to_caller(Vt, kind)
     )
 
 
@@ -278,9 +289,14 @@ def make_plan(
     return plan, warn
 
 
-def _first_pass(op: Operator, S: Any, probes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _first_pass(
+    op: Operator, S: Any, probes: np.ndarray, place: Placement
+) -> tuple[np.ndarray, np.ndarray]:
     """``A Sᵀ`` and ``A Ω_probe``, in one product unless a sparse sketch
-    multiplies the matrix directly."""
+    multiplies a host matrix directly."""
+    if not place.on_host:
+        both = op.matmat(place.put(np.hstack([S.T.todense().astype(op.dtype), probes])))
+        return both[:, : S.d], both[:, S.d :]
     if isinstance(op, MatrixOperator) and (is_sparse(op.A) or S.kind in _SPARSE_KINDS):
         Y = op.A @ S.T
         Y = Y.toarray() if is_sparse(Y) else Y
@@ -289,15 +305,18 @@ def _first_pass(op: Operator, S: Any, probes: np.ndarray) -> tuple[np.ndarray, n
     return both[:, : S.d].astype(op.dtype), both[:, S.d :].astype(op.dtype)
 
 
-def _run(op: Operator, S: Any, probe_stream: RandomStream, plan: _Plan) -> SVDResult:
+def _run(
+    op: Operator, S: Any, probe_stream: RandomStream, plan: _Plan, place: Placement
+) -> SVDResult:
     if plan.method != "subspace" and plan.blocks_that_fit < _MIN_BLOCKS:
-        return _dense(op, plan)
+        return _dense(op, plan, place)
     n = op.shape[1]
     probes = probe_stream.normal((n, _PROBES), dtype=op.dtype)
-    Y, probe_images = _first_pass(op, S, probes)
+    Y, probe_images = _first_pass(op, S, probes, place)
     method = plan.method
     keep = method != "subspace"
-    it = Iteration(op, Y, keep=keep, max_blocks=plan.max_blocks, normalizer=plan.normalizer)
+    options = {"max_blocks": plan.max_blocks, "normalizer": plan.normalizer, "place": place}
+    it = Iteration(op, Y, keep=keep, **options)
     q = plan.iterations("block_krylov" if method == "auto" else method)
     watch = plan.tol is not None or method in ("auto", "lanczos")
     stop, converged = "iterations done", True
@@ -346,7 +365,7 @@ def _residual_norm(ritz: Ritz, probe_images: np.ndarray) -> float:
     """``2 max_i ||(I - U Uᵀ) A ω_i||``: bounds ``||(I - U Uᵀ) A||₂`` (see the Notes)."""
     U = ritz.U
     R = probe_images - U @ (U.T @ probe_images)
-    return _PROBE_FACTOR * float(np.max(np.linalg.norm(R, axis=0)))
+    return _PROBE_FACTOR * float(np.max(column_norms(R, ritz.place)))
 
 
 def _tail(s: np.ndarray, rank: int) -> float:
@@ -382,17 +401,25 @@ def _finish(
     return SVDResult(U, s, Vt, estimate, it.passes, converged, info)
 
 
-def _dense(op: Operator, plan: _Plan) -> SVDResult:
+def _dense(op: Operator, plan: _Plan, place: Placement) -> SVDResult:
     """The exact SVD, when fewer than three blocks fit in ``min(m, n)``."""
     n = op.shape[1]
+    if not place.on_host:
+        U, s, Vt = place.xp.linalg.svd(op.A, full_matrices=False)
+        return _dense_result(U, place.host(s), Vt, plan, n)
     if isinstance(op, MatrixOperator):
         M = op.A.toarray() if is_sparse(op.A) else op.A
     else:
         M = op.matmat(np.eye(n, dtype=op.dtype))
     U, s, Vt = np.linalg.svd(np.asarray(M, dtype=op.dtype), full_matrices=False)
+    return _dense_result(U, s, Vt, plan, n)
+
+
+def _dense_result(U: Any, s: np.ndarray, Vt: Any, plan: _Plan, n: int) -> SVDResult:
+    """The leading triplets of a full SVD (``s`` on the host), truncated at ``k`` or at ``tol``."""
     rank = plan.k
     if plan.tol is not None:
         tails = np.array([_tail(s, r) for r in range(1, plan.k + 1)])
         rank = _smallest_rank(tails, plan.tol * s[0]) or plan.k
     info = {"method": "dense", "n_iter": 0, "block_size": n, "rank": rank, "stop": "exact"}
-    return SVDResult(U[:, :rank], s[:rank], Vt[:rank], _tail(s, rank), 1, True, info)
+    return SVDResult(U[:, :rank], s[:rank], Vt[:rank, :], _tail(s, rank), 1, True, info)

@@ -7,7 +7,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["SVDResult", "flip_signs"]
+from linalg._core.namespace import HOST, Placement, numpy_dtype
+
+__all__ = ["SVDResult", "extreme_signs", "flip_signs"]
 
 
 @dataclass(frozen=True, repr=False)
@@ -55,10 +57,21 @@ class SVDResult:
         )
 
 
-def flip_signs(U: np.ndarray, Vt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def flip_signs(U: Any, Vt: Any, place: Placement = HOST) -> tuple[Any, Any]:
     """Signs fixed as ``svd_flip``: the largest-magnitude entry of each column
-    of ``U`` (the first, on ties) is positive; ``Vt``'s rows follow."""
+    of ``U`` (the first, on ties) is positive; ``Vt``'s rows follow. Off the
+    host, a column's sign is that of its largest-magnitude entry, found from
+    its extremes without moving ``U``."""
+    if not place.on_host:
+        high, low = place.host(place.xp.max(U, axis=0)), place.host(place.xp.min(U, axis=0))
+        signs = place.put(extreme_signs(high, low).astype(numpy_dtype(U.dtype)))
+        return U * signs, Vt * signs[:, None]
     rows = np.argmax(np.abs(U), axis=0)
     signs = np.sign(U[rows, np.arange(U.shape[1])])
     signs[signs == 0] = 1
     return U * signs, Vt * signs[:, None]
+
+
+def extreme_signs(high: np.ndarray, low: np.ndarray) -> np.ndarray:
+    """``+1`` where a column's largest entry ``high`` outweighs its smallest ``low``, else -1."""
+    return np.where(high >= -low, 1.0, -1.0)

@@ -129,12 +129,13 @@ def common_kind(*arrays: Any) -> ArrayKind:
     """The one kind shared by ``arrays`` (``None`` and Python objects ignored).
 
     NumPy arrays and SciPy sparse matrices mix freely with any host library;
-    two different device libraries, or two devices, raise a TypeError.
+    NumPy with device data (CuPy, a GPU tensor), two device libraries, or two
+    devices raise a TypeError.
     """
     kinds = {array_kind(a) for a in arrays if a is not None and not callable(a)}
     kinds.discard(ArrayKind("python"))
     kinds.discard(ArrayKind("scipy.sparse"))
-    if len(kinds) > 1:
+    if len(kinds) > 1 and not any(kind.via_namespace for kind in kinds):
         kinds.discard(NUMPY)
     if len(kinds) > 1:
         listed = ", ".join(sorted(str(k) for k in kinds))

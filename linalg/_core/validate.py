@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from linalg._core.namespace import NUMPY, ArrayKind, array_kind, namespace_of, to_numpy
+from linalg._core.namespace import NUMPY, ArrayKind, array_kind, namespace_of, numpy_dtype, to_numpy
 
 __all__ = [
     "as_float_array",
@@ -53,7 +53,7 @@ def float_dtype(dtype: np.dtype, name: str) -> np.dtype:
 
 def result_dtype(*dtypes: np.dtype) -> np.dtype:
     """The float dtype of a computation on inputs of ``dtypes``."""
-    return np.result_type(*(np.dtype(d) for d in dtypes))
+    return np.result_type(*(numpy_dtype(d) for d in dtypes))
 
 
 def check_finite(x: np.ndarray, name: str) -> None:

@@ -7,19 +7,30 @@ from typing import Any
 
 import numpy as np
 
-from linalg._core.engines import register, select
-from linalg._core.namespace import NUMPY, common_kind, to_caller, to_numpy
+from linalg._core.engines import ANY_ARRAY_LIBRARY, register, select
+from linalg._core.namespace import NUMPY, ArrayKind, common_kind, namespace_of, to_caller, to_numpy
 from linalg._core.results import LinAlgError
-from linalg._core.validate import as_float_array, check_real, check_symmetric, result_dtype
+from linalg._core.validate import (
+    as_float_array,
+    check_real,
+    check_symmetric,
+    float_input,
+    result_dtype,
+)
 
 __all__ = ["BlasKernels", "kron_matvec", "kron_solve"]
 
-for _operation in ("kron.kron_matvec", "kron.kron_solve", "kron.kfac", "kron.ekfac"):
+for _operation in ("kron.kron_matvec", "kron.kron_solve"):
+    register(
+        _operation, "reference", "linalg.kron._products:BlasKernels", libraries=ANY_ARRAY_LIBRARY
+    )
+for _operation in ("kron.kfac", "kron.ekfac"):
     register(_operation, "reference", "linalg.kron._products:BlasKernels")
 
 
 class BlasKernels:
-    """The reference engine: every product is a BLAS-3 GEMM through NumPy's matmul.
+    """The reference engine: every product is a BLAS-3 GEMM through the arrays'
+    own matmul (NumPy's on the host; CuPy's or a GPU tensor's on a GPU).
 
     ``V`` is one matrix ``(m, n)`` or a batch ``(k, m, n)``. A batch times a
     right factor is one GEMM on the ``(k m, n)`` reshape.
@@ -30,9 +41,10 @@ class BlasKernels:
         """``left @ V @ right`` for every matrix ``V`` of the batch."""
         if V.ndim == 2:
             return left @ (V @ right)
+        xp = namespace_of(V)
         k, m, n = V.shape
-        W = (V.reshape(k * m, n) @ right).reshape(k, m, right.shape[1])
-        return np.matmul(left, W)
+        W = xp.reshape(xp.reshape(V, (k * m, n)) @ right, (k, m, right.shape[1]))
+        return left @ W
 
     @staticmethod
     def eigen_solve(
@@ -46,11 +58,19 @@ class BlasKernels:
     @staticmethod
     def mode_product(factor: np.ndarray, X: np.ndarray, axis: int) -> np.ndarray:
         """Multiply axis ``axis`` of ``X`` by ``factor`` (``X ×_axis factor``)."""
-        return np.moveaxis(np.tensordot(factor, X, axes=(1, axis)), 0, axis)
+        xp = namespace_of(X)
+        return xp.moveaxis(xp.tensordot(factor, X, axes=([1], [axis])), 0, axis)
 
 
-def _kernels(operation: str, engine: str | None, dtype: np.dtype) -> Any:
-    return select(operation, engine=engine, kind=NUMPY, dtype=dtype).load()
+def _kernels(operation: str, engine: str | None, dtype: np.dtype, kind: ArrayKind = NUMPY) -> Any:
+    kind = kind if kind.via_namespace else NUMPY
+    return select(operation, engine=engine, kind=kind, dtype=dtype).load()
+
+
+def _astype(x: Any, dtype: np.dtype) -> Any:
+    """``x`` in the float dtype named like the NumPy ``dtype``, in ``x``'s namespace."""
+    xp = namespace_of(x)
+    return xp.astype(x, getattr(xp, np.dtype(dtype).name), copy=False)
 
 
 def check_damping(damping: Any) -> float:
@@ -58,37 +78,47 @@ def check_damping(damping: Any) -> float:
     return check_real(damping, "damping", low=0.0)
 
 
-def symmetric_factor(A: Any, name: str) -> np.ndarray:
+def _matrix(x: Any, name: str, ndim: Any, anywhere: bool) -> Any:
+    """A float array: host data as NumPy; with ``anywhere``, device data stays put."""
+    if anywhere:
+        return float_input(x, name, ndim=ndim)[0]
+    return as_float_array(to_numpy(x, name), name, ndim=ndim)
+
+
+def symmetric_factor(A: Any, name: str, *, anywhere: bool = False) -> Any:
     """Validate a square symmetric finite factor; returned as float32/float64."""
-    A = as_float_array(to_numpy(A, name), name, ndim=2)
+    A = _matrix(A, name, 2, anywhere)
     check_symmetric(A, name)
     return A
 
 
-def eigh(A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def eigh(A: Any) -> tuple[Any, Any]:
     """Eigenvalues and eigenvectors of a symmetric factor, computed in float64."""
-    w, Q = np.linalg.eigh(A.astype(np.float64))
+    xp = namespace_of(A)
+    w, Q = xp.linalg.eigh(xp.astype(A, xp.float64))
     return w, Q
 
 
-def inverse_scale(scale: np.ndarray, damping: float, what: str) -> np.ndarray:
+def inverse_scale(scale: Any, damping: float, what: str) -> Any:
     """``1 / (scale + damping)``, refusing a (numerically) singular damped matrix."""
+    xp = namespace_of(scale)
     damped = scale + damping
-    limit = max(damped.shape) * np.finfo(np.float64).eps * np.abs(damped).max(initial=0.0)
-    if not (damped.min() > limit):
+    smallest = float(xp.min(damped))
+    limit = max(damped.shape) * np.finfo(np.float64).eps * float(xp.max(xp.abs(damped)))
+    if not (smallest > limit):
         raise LinAlgError(
             f"{what} plus damping * I is not positive definite (smallest eigenvalue "
-            f"{damped.min():.3g}); increase damping"
+            f"{smallest:.3g}); increase damping"
         )
     return 1.0 / damped
 
 
-def check_matrices(V: Any, name: str, shape: tuple[int, int]) -> np.ndarray:
+def check_matrices(V: Any, name: str, shape: tuple[int, int], *, anywhere: bool = False) -> Any:
     """A matrix of ``shape`` or a batch ``(k, *shape)``."""
-    V = as_float_array(to_numpy(V, name), name, ndim=(2, 3))
-    if V.shape[-2:] != shape:
+    V = _matrix(V, name, (2, 3), anywhere)
+    if tuple(V.shape[-2:]) != shape:
         raise ValueError(
-            f"{name} must have shape {shape} or (k, {shape[0]}, {shape[1]}), got {V.shape}"
+            f"{name} must have shape {shape} or (k, {shape[0]}, {shape[1]}), got {tuple(V.shape)}"
         )
     return V
 
@@ -149,6 +179,8 @@ def kron_matvec(A: Any, B: Any, X: Any = None, *, engine: str | None = None) -> 
     -------
     array
         The product, in the caller's array type and the inputs' float dtype.
+        CuPy arrays, GPU tensors and other array-API arrays are multiplied in
+        their own library (every input in one place, else a TypeError).
 
     Notes
     -----
@@ -174,12 +206,14 @@ def kron_matvec(A: Any, B: Any, X: Any = None, *, engine: str | None = None) -> 
             raise TypeError("kron_matvec(factors, X) takes no third argument")
         return _kron_matvec_list(A, B, engine)
     kind = common_kind(A, B, X)
-    A = as_float_array(to_numpy(A, "A"), "A", ndim=2)
-    B = as_float_array(to_numpy(B, "B"), "B", ndim=2)
+    A = _matrix(A, "A", 2, anywhere=True)
+    B = _matrix(B, "B", 2, anywhere=True)
     if X is None:
         raise TypeError("kron_matvec(A, B, X) needs X")
-    X = check_matrices(X, "X", (B.shape[1], A.shape[1]))
-    kernels = _kernels("kron.kron_matvec", engine, result_dtype(A.dtype, B.dtype, X.dtype))
+    X = check_matrices(X, "X", (B.shape[1], A.shape[1]), anywhere=True)
+    dtype = result_dtype(A.dtype, B.dtype, X.dtype)
+    kernels = _kernels("kron.kron_matvec", engine, dtype, kind)
+    A, B, X = (_astype(M, dtype) for M in (A, B, X))
     return to_caller(kernels.sandwich(B, X, A.T), kind)
 
 
@@ -187,24 +221,22 @@ def _kron_matvec_list(factors: Sequence[Any], X: Any, engine: str | None) -> Any
     if len(factors) == 0:
         raise ValueError("factors must hold at least one matrix")
     kind = common_kind(*factors, X)
-    mats = [
-        as_float_array(to_numpy(F, f"factors[{j}]"), f"factors[{j}]", ndim=2)
-        for j, F in enumerate(factors)
-    ]
-    X = as_float_array(to_numpy(X, "X"), "X")
+    mats = [_matrix(F, f"factors[{j}]", 2, anywhere=True) for j, F in enumerate(factors)]
+    X = _matrix(X, "X", None, anywhere=True)
     d = len(mats)
     columns = tuple(F.shape[1] for F in mats)
-    if X.ndim not in (d, d + 1) or X.shape[X.ndim - d :] != columns:
+    if X.ndim not in (d, d + 1) or tuple(X.shape[X.ndim - d :]) != columns:
         raise ValueError(
             f"X must have shape {columns} (the columns of the factors) or a leading batch "
-            f"axis before them, got {X.shape}"
+            f"axis before them, got {tuple(X.shape)}"
         )
-    kernels = _kernels("kron.kron_matvec", engine, result_dtype(X.dtype, *(F.dtype for F in mats)))
+    dtype = result_dtype(X.dtype, *(F.dtype for F in mats))
+    kernels = _kernels("kron.kron_matvec", engine, dtype, kind)
     offset = X.ndim - d
-    Y = X
+    Y = _astype(X, dtype)
     for j, F in enumerate(mats):
-        Y = kernels.mode_product(F, Y, offset + j)
-    return to_caller(np.ascontiguousarray(Y), kind)
+        Y = kernels.mode_product(_astype(F, dtype), Y, offset + j)
+    return to_caller(np.ascontiguousarray(Y) if isinstance(Y, np.ndarray) else Y, kind)
 
 
 def kron_solve(A: Any, B: Any, X: Any, *, damping: float, engine: str | None = None) -> Any:
@@ -229,7 +261,8 @@ def kron_solve(A: Any, B: Any, X: Any, *, damping: float, engine: str | None = N
     Returns
     -------
     array
-        ``Y``, the shape of ``X``, in the caller's array type.
+        ``Y``, the shape of ``X``, in the caller's array type (computed on
+        the device for CuPy arrays and GPU tensors, as :func:`kron_matvec`).
 
     Raises
     ------
@@ -249,14 +282,14 @@ def kron_solve(A: Any, B: Any, X: Any, *, damping: float, engine: str | None = N
     array([[1., 1.]])
     """
     kind = common_kind(A, B, X)
-    A = symmetric_factor(A, "A")
-    B = symmetric_factor(B, "B")
-    X = check_matrices(X, "X", (B.shape[0], A.shape[0]))
+    A = symmetric_factor(A, "A", anywhere=True)
+    B = symmetric_factor(B, "B", anywhere=True)
+    X = check_matrices(X, "X", (B.shape[0], A.shape[0]), anywhere=True)
     damping = check_damping(damping)
     dtype = result_dtype(A.dtype, B.dtype, X.dtype)
-    kernels = _kernels("kron.kron_solve", engine, dtype)
+    kernels = _kernels("kron.kron_solve", engine, dtype, kind)
     w_A, Q_A = eigh(A)
     w_B, Q_B = eigh(B)
-    scale = inverse_scale(np.outer(w_B, w_A), damping, "A ⊗ B")
-    Y = kernels.eigen_solve(Q_B.astype(dtype), Q_A.astype(dtype), scale.astype(dtype), X)
-    return to_caller(Y.astype(dtype, copy=False), kind)
+    scale = inverse_scale(w_B[:, None] * w_A[None, :], damping, "A ⊗ B")
+    Q_B, Q_A, scale, X = (_astype(M, dtype) for M in (Q_B, Q_A, scale, X))
+    return to_caller(kernels.eigen_solve(Q_B, Q_A, scale, X), kind)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from linalg._core.results import ConvergenceWarning, LinAlgError
-from linalg.kron import Shampoo, matrix_inverse_root
+from linalg.kron import Shampoo, kron_matvec, kron_solve, matrix_inverse_root
 
 from conftest import RTOL, spd_matrix
 
@@ -137,3 +137,53 @@ def test_shampoo_keeps_one_array_type(namespace):
         opt.update(np.eye(2))
     with pytest.raises(ValueError, match=r"grad must have shape \(2, 2\)"):
         opt.update(to_array(np.eye(3)))
+
+
+def test_kron_matvec_equals_numpy_path(namespace, rng, dtype):
+    to_array, to_numpy = namespace
+    A, B = rng.standard_normal((4, 3)).astype(dtype), rng.standard_normal((5, 6)).astype(dtype)
+    rtol = RTOL[np.dtype(dtype)]
+    for X in (rng.standard_normal((6, 3)), rng.standard_normal((2, 6, 3))):
+        X = X.astype(dtype)
+        got = kron_matvec(to_array(A), to_array(B), to_array(X))
+        expected = kron_matvec(A, B, X)
+        assert type(got) is type(to_array(X)) and to_numpy(got).dtype == dtype
+        assert np.abs(to_numpy(got) - expected).max() <= rtol * np.abs(expected).max()
+    factors = [
+        rng.standard_normal((2, 3)),
+        rng.standard_normal((4, 2)),
+        rng.standard_normal((3, 3)),
+    ]
+    factors = [F.astype(dtype) for F in factors]
+    T = rng.standard_normal((5, 3, 2, 3)).astype(dtype)  # a leading batch axis
+    got = to_numpy(kron_matvec([to_array(F) for F in factors], to_array(T)))
+    expected = kron_matvec(factors, T)
+    assert got.shape == expected.shape == (5, 2, 4, 3)
+    assert np.abs(got - expected).max() <= rtol * np.abs(expected).max()
+
+
+def test_kron_solve_equals_numpy_path(namespace, rng, dtype):
+    to_array, to_numpy = namespace
+    A, B = spd_matrix(rng, 5).astype(dtype), spd_matrix(rng, 4).astype(dtype)
+    X = rng.standard_normal((3, 4, 5)).astype(dtype)
+    got = kron_solve(to_array(A), to_array(B), to_array(X), damping=0.1)
+    expected = kron_solve(A, B, X, damping=0.1)
+    assert type(got) is type(to_array(X)) and to_numpy(got).dtype == dtype
+    rtol = RTOL[np.dtype(dtype)]
+    assert np.abs(to_numpy(got) - expected).max() <= rtol * np.abs(expected).max()
+    M = np.kron(A.astype(np.float64), B.astype(np.float64)) + 0.1 * np.eye(20)
+    vec = np.linalg.solve(M, X[0].astype(np.float64).reshape(-1, order="F"))
+    assert np.allclose(to_numpy(got)[0].reshape(-1, order="F"), vec, rtol=10 * rtol, atol=0)
+
+
+def test_kron_products_refuse_mixed_places_and_bad_factors(namespace, rng):
+    to_array, _ = namespace
+    A, X = spd_matrix(rng, 3), rng.standard_normal((3, 3))
+    with pytest.raises(TypeError, match="inputs live in different places"):
+        kron_matvec(A, to_array(A), to_array(X))
+    with pytest.raises(ValueError, match="A must be symmetric"):
+        kron_solve(to_array(A + np.triu(A, 1)), to_array(A), to_array(X), damping=1.0)
+    with pytest.raises(LinAlgError, match="increase damping"):
+        kron_solve(to_array(-A), to_array(A), to_array(X), damping=0.0)
+    with pytest.raises(ValueError, match=r"X must have shape \(3, 3\)"):
+        kron_matvec(to_array(A), to_array(A), to_array(np.ones((2, 2))))

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from linalg._core.engines import register, select
-from linalg._core.namespace import NUMPY
+from linalg._core.namespace import NUMPY, array_kind
 from linalg._core.operators import Operator
 from linalg._core.results import LinAlgError, SolveResult
 from linalg._core.validate import check_int
@@ -91,7 +91,13 @@ def cg(
         The SPD matrix, ``(n, n)``. A callable ``v -> A v`` receives vectors
         of the caller's array type (a torch closure gets torch tensors).
     b : array_like, shape (n,) or (n, k)
-        Right-hand side(s). NumPy, or torch / JAX tensors on the CPU.
+        Right-hand side(s). NumPy, or torch / JAX tensors on the CPU. A CuPy
+        array or GPU tensor (or an array of another array-API library) is
+        solved where it lives, with ``A`` and ``M`` dense arrays of the same
+        library, cupyx sparse matrices or callables: every quantity stays on
+        the device, converged columns are frozen in the block rather than
+        removed, and the host looks at the residuals only every
+        ``check_every`` iterations (see Notes).
     x0 : array_like, optional
         Starting guess, shaped like ``b`` (default zeros).
     rtol, atol : float
@@ -107,7 +113,9 @@ def cg(
         array type and shape.
     check_every : int
         Test for convergence every this many iterations (the residual norms
-        come from the fused update, so testing is cheap on the CPU).
+        come from the fused update, so testing is cheap on the CPU; on a
+        device each test is a host synchronization, and a column may then run
+        up to ``check_every - 1`` iterations past its tolerance).
     warn : bool
         Emit :class:`linalg.ConvergenceWarning` if a column did not converge.
     engine : {"auto", "reference", "numba"}, optional
@@ -125,6 +133,13 @@ def cg(
     linalg.LinAlgError
         If ``A`` (or ``M``) is found not positive definite, or the residual
         becomes non-finite (an operator returned NaN or Inf).
+
+    Notes
+    -----
+    On device data, a non-positive curvature ``pᵀAp`` (or a NaN) is found at
+    the next test rather than at once, and the ``LinAlgError`` says "at or
+    before" that iteration. ``engine`` may then only be "auto" or
+    "reference": the iteration is array-API code run by the data's library.
 
     Examples
     --------
@@ -144,6 +159,12 @@ def cg(
     """
     check_options(rtol=rtol, atol=atol, maxiter=maxiter, callback=callback, warn=warn)
     check_int(check_every, "check_every", low=1)
+    if array_kind(b).via_namespace:
+        from linalg.solvers._cg_device import device_cg
+
+        options = {"x0": x0, "rtol": rtol, "atol": atol, "maxiter": maxiter, "M": M}
+        options |= {"callback": callback, "check_every": check_every, "warn": warn}
+        return device_cg(A, b, **options, engine=engine)
     system = prepare_system(A, b, x0=x0, M=M)
     impl = select("solvers.cg", engine=engine, kind=NUMPY, dtype=system.dtype)
     n = system.A.shape[0]

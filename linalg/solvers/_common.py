@@ -7,7 +7,7 @@ import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -99,8 +99,16 @@ def check_options(
     check_bool(warn, "warn")
 
 
+class CallerShape(Protocol):
+    """What :func:`finish` needs of a system: the caller's array type and whether
+    ``b`` was one vector."""
+
+    kind: ArrayKind
+    vector: bool
+
+
 def finish(
-    system: LinearSystem,
+    system: CallerShape,
     X: np.ndarray,
     *,
     converged: np.ndarray,

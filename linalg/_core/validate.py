@@ -118,7 +118,7 @@ def as_float_array(
 
 
 def as_float_namespace_array(
-    x: Any, name: str, xp: Any, *, ndim: int | tuple[int, ...] | None = None
+    x: Any, name: str, xp: Any, *, ndim: int | tuple[int, ...] | None = None, finite: bool = True
 ) -> Any:
     """:func:`as_float_array` for an array computed through its namespace ``xp``
     (CuPy, a GPU tensor, another array-API library): float32/float64 kept,
@@ -136,14 +136,14 @@ def as_float_namespace_array(
         raise TypeError(f"{name} is {kind} {x.dtype}; expected float32 or float64")
     if math.prod(x.shape) == 0:
         raise ValueError(f"{name} is empty (shape {tuple(x.shape)}); expected at least one entry")
-    if not bool(xp.all(xp.isfinite(x))):
+    if finite and not bool(xp.all(xp.isfinite(x))):
         bad = "NaN" if bool(xp.any(xp.isnan(x))) else "Inf"
         raise ValueError(f"{name} contains {bad}; all entries must be finite")
     return x
 
 
 def float_input(
-    x: Any, name: str, *, ndim: int | tuple[int, ...] | None = None
+    x: Any, name: str, *, ndim: int | tuple[int, ...] | None = None, finite: bool = True
 ) -> tuple[Any, Any, ArrayKind]:
     """Validate an array argument of a routine that also computes on device arrays.
 
@@ -157,8 +157,8 @@ def float_input(
     kind = array_kind(x)
     if kind.via_namespace:
         xp = namespace_of(x)
-        return as_float_namespace_array(x, name, xp, ndim=ndim), xp, kind
-    array = as_float_array(to_numpy(x, name), name, ndim=ndim)
+        return as_float_namespace_array(x, name, xp, ndim=ndim, finite=finite), xp, kind
+    array = as_float_array(to_numpy(x, name), name, ndim=ndim, finite=finite)
     return array, namespace_of(_EMPTY), NUMPY if kind.library == "python" else kind
 
 

@@ -10,7 +10,7 @@ import numpy as np
 from linalg._core.engines import select
 from linalg._core.namespace import NUMPY, to_caller, to_numpy
 from linalg._core.results import ConvergenceWarning
-from linalg._core.validate import as_float_array, check_bool, check_int, check_real
+from linalg._core.validate import as_float_array, check_bool, check_int, check_real, float_input
 from linalg.ot._problem import Problem
 from linalg.ot._result import OTResult
 
@@ -26,26 +26,31 @@ def check_common(
     check_int(maxiter, "maxiter", low=1)
     check_int(check_every, "check_every", low=1)
     check_bool(warn, "warn")
+    if problem.on_device:  # the device solver picks its half-step itself
+        return tol, None
     impl = select("ot.kernels", engine=engine, kind=NUMPY, dtype=problem.dtype)
     return tol, impl
 
 
-def initial_potentials(problem: Problem, init: Any) -> tuple[np.ndarray, np.ndarray]:
+def initial_potentials(problem: Problem, init: Any) -> tuple[Any, Any]:
     """Scaled potentials ``(u, v)``, ``(batch, n)`` and ``(batch, m)``: zeros or ``init / reg``."""
-    a, b = problem.a, problem.b
+    a, b, xp = problem.a, problem.b, problem.xp
     if init is None:
-        return np.zeros_like(a), np.zeros_like(b)
+        return xp.zeros_like(a), xp.zeros_like(b)
     if not isinstance(init, tuple | list) or len(init) != 2:
         raise TypeError(f"init must be a pair (f, g) of potentials, got {type(init).__name__}")
     scaled = []
     for name, value, like in (("init[0]", init[0], a), ("init[1]", init[1], b)):
-        x = as_float_array(to_numpy(value, name), name, dtype=problem.dtype, finite=False)
-        if np.isnan(x).any() or (x == np.inf).any():
+        if problem.on_device:
+            x = xp.astype(float_input(value, name, finite=False)[0], like.dtype, copy=False)
+        else:
+            x = as_float_array(to_numpy(value, name), name, dtype=problem.dtype, finite=False)
+        if bool(xp.any(xp.isnan(x))) or bool(xp.any(x == xp.inf)):
             raise ValueError(f"{name} contains NaN or +Inf; potentials must be finite or -inf")
-        shape = like.shape if problem.batched else like.shape[1:]
-        if x.shape != shape:
-            raise ValueError(f"{name} must have shape {shape}, got {x.shape}")
-        scaled.append(np.array(x.reshape(like.shape) / problem.reg, dtype=problem.dtype))
+        shape = tuple(like.shape) if problem.batched else tuple(like.shape[1:])
+        if tuple(x.shape) != shape:
+            raise ValueError(f"{name} must have shape {shape}, got {tuple(x.shape)}")
+        scaled.append(xp.reshape(x, tuple(like.shape)) / problem.reg)
     return scaled[0], scaled[1]
 
 
@@ -75,10 +80,11 @@ def make_result(
             stacklevel=3,
         )
     reg = problem.reg
-    f, g = u * problem.dtype.type(reg), v * problem.dtype.type(reg)
+    scale = reg if problem.on_device else problem.dtype.type(reg)
+    f, g = u * scale, v * scale
     C = problem.C
     if not problem.batched:
-        f, g, C = f[0], g[0], C[0]
+        f, g, C = f[0, ...], g[0, ...], C[0, ...]
         converged, error, n_iter = bool(converged[0]), float(error[0]), int(n_iter[0])
     return OTResult(
         f=to_caller(f, problem.kind),

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from linalg._core.namespace import NUMPY, ArrayKind, to_caller, to_numpy
+from linalg._core.namespace import NUMPY, ArrayKind, namespace_of, to_caller, to_host, to_numpy
 from linalg._core.validate import as_float_array
 
 __all__ = ["OTResult", "marginal_error"]
@@ -66,6 +66,9 @@ class OTResult:
     @functools.cached_property
     def plan(self) -> Any:
         """``P_ij = exp((f_i + g_j − C_ij) / reg)``, ``(n, m)`` or ``(batch, n, m)``."""
+        if self.kind.via_namespace:  # on the potentials' device
+            xp = namespace_of(self.f)
+            return xp.exp((self.f[..., :, None] + self.g[..., None, :] - self.C) / self.reg)
         f, g = (np.asarray(to_numpy(x, "potential")) for x in (self.f, self.g))
         with np.errstate(invalid="ignore"):
             P = np.exp((f[..., :, None] + g[..., None, :] - self.C) / self.reg)
@@ -74,6 +77,10 @@ class OTResult:
     @functools.cached_property
     def cost(self) -> float | np.ndarray:
         """The transport cost ``⟨P, C⟩`` of the plan (an array for a batch)."""
+        if self.kind.via_namespace:
+            xp = namespace_of(self.f)
+            total = to_host(xp.sum(self.plan * self.C, axis=(-2, -1)))
+            return float(total) if np.ndim(total) == 0 else total
         P = np.asarray(to_numpy(self.plan, "plan"))
         total = np.einsum("...ij,...ij->...", P, np.broadcast_to(self.C, P.shape))
         return float(total) if np.ndim(total) == 0 else total

@@ -14,6 +14,7 @@ from linalg.ot._dual import marginal_errors
 from linalg.ot._options import check_common, initial_potentials, make_result
 from linalg.ot._problem import Problem, expand, prepare_problem, restrict_to_support, safe_log
 from linalg.ot._result import OTResult
+from linalg.ot._sinkhorn_device import DeviceSinkhorn
 
 __all__ = ["LogSinkhorn", "sinkhorn"]
 
@@ -114,13 +115,14 @@ class LogSinkhorn:
         }
 
 
-def _schedule(eps_scaling: Any, reg: float, C: np.ndarray) -> list[float]:
+def _schedule(eps_scaling: Any, problem: Problem) -> list[float]:
     """The regularizations to run, from large to ``reg`` (``reg`` last)."""
+    reg, C, xp = problem.reg, problem.C, problem.xp
     if eps_scaling is None:
         return [reg]
     if isinstance(eps_scaling, int | np.integer) and not isinstance(eps_scaling, bool):
         stages = check_int(eps_scaling, "eps_scaling", low=1)
-        start = max(float(C.max() - C.min()), reg)
+        start = max(float(xp.max(C)) - float(xp.min(C)), reg)
         return [*(float(e) for e in np.geomspace(start, reg, stages)[:-1]), reg]
     try:
         values = [check_real(e, "eps_scaling", low=reg, low_inclusive=False) for e in eps_scaling]
@@ -186,8 +188,14 @@ def sinkhorn(
         a by-product of the half-step).
     warn : bool
         Emit :class:`linalg.ConvergenceWarning` when a member did not converge.
-    engine : {"auto", "reference", "numba"}, optional
+    engine : {"auto", "reference", "numba", "cupy"}, optional
         Engine for the log-sum-exp passes (see :func:`linalg.engines`).
+        CuPy arrays, GPU tensors and arrays of other array-API libraries are
+        solved on their device: "cupy" (the fused passes of ``cuda/ot.cu``,
+        "auto" for CuPy arrays) or "reference" (log-sum-exp in the data's own
+        library); every quantity stays there, zero-mass entries keep
+        potential ``-inf`` instead of being cut away, and the host reads the
+        marginal errors only at the checks.
 
     Returns
     -------
@@ -231,17 +239,21 @@ def sinkhorn(
     >>> np.allclose(res.plan.sum(axis=1), a)
     True
     """
-    problem = prepare_problem(a, b, C, reg, normalize=normalize, batched=True)
+    problem = prepare_problem(a, b, C, reg, normalize=normalize, batched=True, anywhere=True)
     tol, impl = check_common(
         problem, tol=tol, maxiter=maxiter, check_every=check_every, warn=warn, engine=engine
     )
-    stages = _schedule(eps_scaling, problem.reg, problem.C)
+    stages = _schedule(eps_scaling, problem)
     u, v = initial_potentials(problem, init)
-    reduced = problem
-    if not problem.batched:  # a single problem runs on the support of a and b
-        reduced, rows, cols = restrict_to_support(problem)
-        u, v = u[:, rows].copy(), v[:, cols].copy()
-    solver = LogSinkhorn(impl.load(), reduced, u, v)
+    restricted = not problem.batched and not problem.on_device
+    if problem.on_device:
+        solver = DeviceSinkhorn(problem, u, v, engine)
+    else:
+        reduced = problem
+        if restricted:  # a single problem runs on the support of a and b
+            reduced, rows, cols = restrict_to_support(problem)
+            u, v = u[:, rows].copy(), v[:, cols].copy()
+        solver = LogSinkhorn(impl.load(), reduced, u, v)
     members = np.arange(u.shape[0])
     n_iter = np.zeros(u.shape[0], dtype=np.int64)
     record: dict[str, list[np.ndarray]] = {"iteration": [], "marginal_error": [], "seconds": []}
@@ -266,7 +278,7 @@ def sinkhorn(
     if not problem.batched:
         history["marginal_error"] = history["marginal_error"][:, 0]
     u, v = solver.u, solver.v
-    if not problem.batched:
+    if restricted:
         u, v = expand(u[0], rows, problem.a.shape[1]), expand(v[0], cols, problem.b.shape[1])
     return make_result(
         problem,
@@ -277,7 +289,7 @@ def sinkhorn(
         n_iter=n_iter,
         n_newton=0,
         history=history,
-        info={"engine": impl.engine, "stages": stages},
+        info={"engine": solver.engine if problem.on_device else impl.engine, "stages": stages},
         warn=warn,
         solver="sinkhorn",
     )

@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from linalg._core.namespace import common_kind, to_caller, to_numpy
+from linalg._core.namespace import Placement, common_kind, numpy_dtype, placement_of, to_caller
 from linalg._core.random import as_random_stream
-from linalg._core.validate import as_float_array, check_int
+from linalg._core.validate import check_int, float_input
 
 __all__ = ["KronApprox", "nearest_kronecker"]
 
@@ -74,6 +74,8 @@ def nearest_kronecker(
     ----------
     M : array_like, shape (m1 * m2, n1 * n2)
         Real, float32 or float64 (integers promoted to float64). Never modified.
+        A CuPy array or GPU tensor (or another array-API array) is factored
+        on its device, the factors returned in its type.
     shape_a, shape_b : tuple of int
         ``(m1, n1)`` and ``(m2, n2)``.
     rank : int, default 1
@@ -123,14 +125,14 @@ def nearest_kronecker(
     >>> np.allclose(np.kron(approx.A[0], approx.B[0]), np.kron(A, B))
     True
     """
-    kind = common_kind(M)
+    kind, place = common_kind(M), placement_of(M)
     (m1, n1) = _check_shape(shape_a, "shape_a")
     (m2, n2) = _check_shape(shape_b, "shape_b")
-    M = as_float_array(to_numpy(M, "M"), "M", ndim=2)
-    if M.shape != (m1 * m2, n1 * n2):
+    M = float_input(M, "M", ndim=2)[0]
+    if tuple(M.shape) != (m1 * m2, n1 * n2):
         raise ValueError(
             f"M must have shape (m1 * m2, n1 * n2) = {(m1 * m2, n1 * n2)} for shape_a "
-            f"{(m1, n1)} and shape_b {(m2, n2)}, got {M.shape}"
+            f"{(m1, n1)} and shape_b {(m2, n2)}, got {tuple(M.shape)}"
         )
     rank = check_int(rank, "rank", low=1)
     if rank > min(m1 * n1, m2 * n2):
@@ -140,20 +142,29 @@ def nearest_kronecker(
     if method not in _METHODS:
         raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
     n_iter = check_int(n_iter, "n_iter", low=1)
-    R = M.reshape(m1, m2, n1, n2).transpose(0, 2, 1, 3).reshape(m1 * n1, m2 * n2)
-    norm = float(np.linalg.norm(R))
+    xp, dtype = place.xp, numpy_dtype(M.dtype)
+    R = xp.permute_dims(xp.reshape(M, (m1, m2, n1, n2)), (0, 2, 1, 3))
+    R = xp.reshape(R, (m1 * n1, m2 * n2))
+    norm = _frobenius(R, place)
     if method == "svd":
-        U, s, Vt = np.linalg.svd(R, full_matrices=False)
-        U, s, Vt, tail = U[:, :rank], s[:rank], Vt[:rank], float(np.linalg.norm(s[rank:]))
+        U, s, Vt = xp.linalg.svd(R, full_matrices=False)
+        s = place.host(s)
+        U, s, Vt, tail = U[:, :rank], s[:rank], Vt[:rank, :], float(np.linalg.norm(s[rank:]))
     else:
-        start = _power_start(rank, (m1, n1), (m2, n2), M.dtype, rng)
-        U, s, Vt, tail = _power(R, start, n_iter)
-    U, Vt = _fix_signs(U, Vt)
-    root = np.sqrt(s).astype(M.dtype)
-    A = (U * root).T.reshape(rank, m1, n1)
-    B = (Vt * root[:, None]).reshape(rank, m2, n2)
+        start = _power_start(rank, (m1, n1), (m2, n2), dtype, rng)
+        U, s, Vt, tail = _power(R, tuple(place.put(x) for x in start), n_iter, place)
+    signs = _signs(place.host(U))
+    root = np.sqrt(s).astype(dtype)
+    A = xp.reshape((U * place.put(signs * root)).T, (rank, m1, n1))
+    B = xp.reshape(Vt * place.put((signs * root)[:, None]), (rank, m2, n2))
     error = tail / norm if norm > 0 else 0.0
     return KronApprox(to_caller(A, kind), to_caller(B, kind), error)
+
+
+def _frobenius(R: Any, place: Placement) -> float:
+    if place.on_host:
+        return float(np.linalg.norm(R))
+    return float(place.xp.linalg.matrix_norm(R))
 
 
 def _check_shape(shape: Any, name: str) -> tuple[int, int]:
@@ -177,20 +188,19 @@ def _power_start(
 
 
 def _power(
-    R: np.ndarray, start: tuple[np.ndarray, np.ndarray], n_iter: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    """Block power iteration on the dilation of ``R``; ``(U, s, Vt, tail)``."""
+    R: Any, start: tuple[Any, Any], n_iter: int, place: Placement
+) -> tuple[Any, np.ndarray, Any, float]:
+    """Block power iteration on the dilation of ``R``; ``(U, s, Vt, tail)``, ``s`` on the host."""
+    xp = place.xp
     X, Y = start
     for _ in range(n_iter):
-        X, Y = np.linalg.qr(R @ Y)[0], np.linalg.qr(R.T @ X)[0]
-    C = X.T @ R @ Y
-    P, s, Qt = np.linalg.svd(C)
-    tail2 = float(np.linalg.norm(R)) ** 2 - float(np.linalg.norm(s)) ** 2
-    return X @ P, s, Qt @ Y.T, float(np.sqrt(max(tail2, 0.0)))
+        X, Y = xp.linalg.qr(R @ Y)[0], xp.linalg.qr(R.T @ X)[0]
+    P, s, Qt = np.linalg.svd(place.host(X.T @ R @ Y))
+    tail2 = _frobenius(R, place) ** 2 - float(np.linalg.norm(s)) ** 2
+    return X @ place.put(P), s, place.put(Qt) @ Y.T, float(np.sqrt(max(tail2, 0.0)))
 
 
-def _fix_signs(U: np.ndarray, Vt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Flip pairs ``(u_r, v_r)`` so that the largest-magnitude entry of ``u_r`` is positive."""
+def _signs(U: np.ndarray) -> np.ndarray:
+    """``±1`` per pair ``(u_r, v_r)``: the largest-magnitude entry of ``u_r`` made positive."""
     biggest = U[np.argmax(np.abs(U), axis=0), np.arange(U.shape[1])]
-    signs = np.where(biggest < 0, -1, 1).astype(U.dtype)
-    return U * signs, Vt * signs[:, None]
+    return np.where(biggest < 0, -1, 1).astype(U.dtype)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from linalg._core.results import ConvergenceWarning, LinAlgError
-from linalg.kron import Shampoo, kron_matvec, kron_solve, matrix_inverse_root
+from linalg.kron import Shampoo, kron_matvec, kron_solve, matrix_inverse_root, nearest_kronecker
 
 from conftest import RTOL, spd_matrix
 
@@ -187,3 +187,20 @@ def test_kron_products_refuse_mixed_places_and_bad_factors(namespace, rng):
         kron_solve(to_array(-A), to_array(A), to_array(X), damping=0.0)
     with pytest.raises(ValueError, match=r"X must have shape \(3, 3\)"):
         kron_matvec(to_array(A), to_array(A), to_array(np.ones((2, 2))))
+
+
+@pytest.mark.parametrize("method", ["svd", "power"])
+def test_nearest_kronecker_equals_numpy_path(namespace, rng, dtype, method):
+    to_array, to_numpy = namespace
+    A, B = rng.standard_normal((3, 2)), rng.standard_normal((4, 5))
+    M = (np.kron(A, B) + 0.05 * rng.standard_normal((12, 10))).astype(dtype)
+    options = {"rank": 2, "method": method, "n_iter": 30}
+    got = nearest_kronecker(to_array(M), (3, 2), (4, 5), **options)
+    want = nearest_kronecker(M, (3, 2), (4, 5), **options)
+    assert type(got.A) is type(to_array(M)) and to_numpy(got.A).dtype == dtype
+    rtol = 10 * RTOL[np.dtype(dtype)]
+    for g, w in ((got.A, want.A), (got.B, want.B)):
+        assert np.abs(to_numpy(g) - w).max() <= rtol * np.abs(w).max()
+    assert abs(got.error - want.error) <= rtol
+    with pytest.raises(ValueError, match=r"M must have shape \(m1 \* m2, n1 \* n2\)"):
+        nearest_kronecker(to_array(M), (3, 3), (4, 5))

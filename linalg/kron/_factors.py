@@ -6,30 +6,40 @@ from typing import Any
 
 import numpy as np
 
-from linalg._core.namespace import NUMPY, common_kind, to_caller, to_numpy
-from linalg._core.validate import as_float_array, check_bool, check_int, check_real
+from linalg._core.namespace import (
+    NUMPY,
+    ArrayKind,
+    array_kind,
+    common_kind,
+    device_of,
+    namespace_of,
+    to_caller,
+)
+from linalg._core.validate import check_bool, check_int, check_real, float_input
 
 __all__ = ["KFACFactors", "kfac_factors"]
 
 
-def _factor_inputs(activations: Any, grad_outputs: Any) -> tuple[np.ndarray, np.ndarray]:
-    a = as_float_array(to_numpy(activations, "activations"), "activations", ndim=2)
-    g = as_float_array(to_numpy(grad_outputs, "grad_outputs"), "grad_outputs", ndim=2)
+def _factor_inputs(activations: Any, grad_outputs: Any) -> tuple[Any, Any, ArrayKind]:
+    """Validated ``a`` and ``g`` (NumPy for host data, else where they live) and their kind."""
+    kind = common_kind(activations, grad_outputs)
+    a = float_input(activations, "activations", ndim=2)[0]
+    g = float_input(grad_outputs, "grad_outputs", ndim=2)[0]
     if a.shape[0] != g.shape[0]:
         raise ValueError(
             f"activations and grad_outputs must have the same number of rows (samples), "
             f"got {a.shape[0]} and {g.shape[0]}"
         )
-    return a, g
+    return a, g, kind
 
 
-def _second_moments(a: np.ndarray, g: np.ndarray, bias: bool) -> tuple[np.ndarray, np.ndarray]:
+def _second_moments(a: Any, g: Any, bias: bool) -> tuple[Any, Any]:
     """``(aᵀa / n, gᵀg / n)``, a column of ones appended to ``a`` when ``bias``."""
-    n = a.shape[0]
+    xp, n = namespace_of(a), a.shape[0]
     if bias:
-        a = np.concatenate([a, np.ones((n, 1), a.dtype)], axis=1)
+        a = xp.concat([a, xp.ones((n, 1), dtype=a.dtype, device=device_of(a))], axis=1)
     # a.T @ a is recognized by NumPy as SYRK: exactly symmetric.
-    return (a.T @ a) / a.dtype.type(n), (g.T @ g) / g.dtype.type(n)
+    return (a.T @ a) / n, (g.T @ g) / n
 
 
 def kfac_factors(activations: Any, grad_outputs: Any, *, bias: bool = False) -> tuple[Any, Any]:
@@ -49,7 +59,8 @@ def kfac_factors(activations: Any, grad_outputs: Any, *, bias: bool = False) -> 
     -------
     A, G : array
         ``(in, in)`` (or ``(in + 1, in + 1)``) and ``(out, out)``, in the
-        caller's array type.
+        caller's array type: CuPy arrays and GPU tensors are multiplied on
+        their device.
 
     Examples
     --------
@@ -62,8 +73,7 @@ def kfac_factors(activations: Any, grad_outputs: Any, *, bias: bool = False) -> 
     >>> G
     array([[2.]])
     """
-    kind = common_kind(activations, grad_outputs)
-    a, g = _factor_inputs(activations, grad_outputs)
+    a, g, kind = _factor_inputs(activations, grad_outputs)
     A, G = _second_moments(a, g, check_bool(bias, "bias"))
     return to_caller(A, kind), to_caller(G, kind)
 
@@ -127,12 +137,17 @@ class KFACFactors:
 
     def update(self, activations: Any, grad_outputs: Any) -> KFACFactors:
         """Average in one batch; ``activations (n, dim_in)``, ``grad_outputs (n, dim_out)``."""
-        kind = common_kind(activations, grad_outputs)
-        a, g = _factor_inputs(activations, grad_outputs)
+        a, g, kind = _factor_inputs(activations, grad_outputs)
         if a.shape[1] != self.dim_in or g.shape[1] != self.dim_out:
             raise ValueError(
                 f"activations and grad_outputs must have {self.dim_in} and {self.dim_out} "
-                f"columns, got shapes {a.shape} and {g.shape}"
+                f"columns, got shapes {tuple(a.shape)} and {tuple(g.shape)}"
+            )
+        held = array_kind(self._A)
+        if self._A is not None and held != array_kind(a):
+            raise TypeError(
+                f"activations hold {array_kind(a)}, but the averages hold {held} since the "
+                "first update: pass batches of one array type and device"
             )
         A, G = _second_moments(a, g, self.bias)
         if self._A is not None:

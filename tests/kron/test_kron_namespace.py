@@ -12,7 +12,16 @@ import numpy as np
 import pytest
 
 from linalg._core.results import ConvergenceWarning, LinAlgError
-from linalg.kron import Shampoo, kron_matvec, kron_solve, matrix_inverse_root, nearest_kronecker
+from linalg.kron import (
+    KFAC,
+    KFACFactors,
+    Shampoo,
+    kfac_factors,
+    kron_matvec,
+    kron_solve,
+    matrix_inverse_root,
+    nearest_kronecker,
+)
 
 from conftest import RTOL, spd_matrix
 
@@ -204,3 +213,31 @@ def test_nearest_kronecker_equals_numpy_path(namespace, rng, dtype, method):
     assert abs(got.error - want.error) <= rtol
     with pytest.raises(ValueError, match=r"M must have shape \(m1 \* m2, n1 \* n2\)"):
         nearest_kronecker(to_array(M), (3, 3), (4, 5))
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_kfac_factors_and_running_averages(namespace, rng, dtype, bias):
+    to_array, to_numpy = namespace
+    batches = [
+        (rng.standard_normal((16, 5)).astype(dtype), rng.standard_normal((16, 3)).astype(dtype))
+        for _ in range(3)
+    ]
+    a, g = batches[0]
+    A, G = kfac_factors(to_array(a), to_array(g), bias=bias)
+    A_host, G_host = kfac_factors(a, g, bias=bias)
+    rtol = RTOL[np.dtype(dtype)]
+    assert type(A) is type(to_array(a)) and to_numpy(A).dtype == dtype
+    assert np.abs(to_numpy(A) - A_host).max() <= rtol * np.abs(A_host).max()
+    assert np.abs(to_numpy(G) - G_host).max() <= rtol * np.abs(G_host).max()
+    on_device, on_host = (
+        KFACFactors(5, 3, decay=0.7, bias=bias),
+        KFACFactors(5, 3, decay=0.7, bias=bias),
+    )
+    for a, g in batches:
+        on_device.update(to_array(a), to_array(g))
+        on_host.update(a, g)
+    assert np.abs(to_numpy(on_device.A) - on_host.A).max() <= rtol * np.abs(on_host.A).max()
+    with pytest.raises(TypeError, match="averages hold"):
+        on_device.update(a, g)
+    with pytest.raises(TypeError, match=r"'A' holds .* move it to the CPU"):
+        KFAC(on_device.A, on_device.G, damping=1.0)  # K-FAC itself still needs host factors

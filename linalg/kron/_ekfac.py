@@ -6,10 +6,10 @@ from typing import Any
 
 import numpy as np
 
-from linalg._core.namespace import to_numpy
-from linalg._core.validate import as_float_array
+from linalg._core.namespace import common_kind
+from linalg._core.validate import float_input
 from linalg.kron._factored import KroneckerFactored
-from linalg.kron._products import eigh, inverse_scale
+from linalg.kron._products import astype, eigh, inverse_scale
 
 __all__ = ["EKFAC"]
 
@@ -38,9 +38,10 @@ class EKFAC(KroneckerFactored):
 
     Attributes
     ----------
-    A, G : numpy.ndarray
-        The factors.
-    scaling : numpy.ndarray, shape (out, in)
+    A, G : array
+        The factors (NumPy for host inputs, else the inputs' library, whose
+        device then holds every piece).
+    scaling : array, shape (out, in)
         ``S`` (float64).
     fitted : bool
         Whether ``S`` was refitted since the factors were last set.
@@ -88,7 +89,7 @@ class EKFAC(KroneckerFactored):
     def _factorize(self) -> tuple[np.ndarray, ...]:
         w_A, Q_A = eigh(self.A)
         w_G, Q_G = eigh(self.G)
-        return Q_G.astype(self.dtype), Q_A.astype(self.dtype), np.outer(w_G, w_A)
+        return astype(Q_G, self.dtype), astype(Q_A, self.dtype), w_G[:, None] * w_A[None, :]
 
     @property
     def scaling(self) -> np.ndarray:
@@ -109,17 +110,22 @@ class EKFAC(KroneckerFactored):
         EKFAC
             ``self``.
         """
-        grads = as_float_array(
-            to_numpy(per_sample_grads, "per_sample_grads"), "per_sample_grads", ndim=3
-        )
-        if grads.shape[1:] != (self.dim_out, self.dim_in):
+        if (kind := common_kind(per_sample_grads)) != self._kind and (
+            kind.via_namespace or self._kind.via_namespace
+        ):
+            raise TypeError(
+                f"per_sample_grads holds {kind} and the factors {self._kind}: pass them "
+                "where the factors live"
+            )
+        grads = float_input(per_sample_grads, "per_sample_grads", ndim=3)[0]
+        if tuple(grads.shape[1:]) != (self.dim_out, self.dim_in):
             raise ValueError(
                 f"per_sample_grads must have shape (n, {self.dim_out}, {self.dim_in}), "
-                f"got {grads.shape}"
+                f"got {tuple(grads.shape)}"
             )
         Q_G, Q_A, _ = self._pieces
-        projected = self._kernels.sandwich(Q_G.T, grads, Q_A)
-        self._scaling = np.mean(np.square(projected, dtype=np.float64), axis=0)
+        projected = self._kernels.sandwich(Q_G.T, astype(grads, self.dtype), Q_A)
+        self._scaling = _mean_square(projected, self.xp)
         self._inverse = None
         self.fitted = True
         return self
@@ -133,17 +139,25 @@ class EKFAC(KroneckerFactored):
 
     def _solve(self, V: np.ndarray) -> np.ndarray:
         Q_G, Q_A, _ = self._pieces
-        return self._kernels.eigen_solve(Q_G, Q_A, self._inverse_scale.astype(self.dtype), V)
+        return self._kernels.eigen_solve(Q_G, Q_A, astype(self._inverse_scale, self.dtype), V)
 
     def _matvec(self, V: np.ndarray) -> np.ndarray:
         Q_G, Q_A, _ = self._pieces
-        return self._kernels.eigen_solve(Q_G, Q_A, self.scaling.astype(self.dtype), V)
+        return self._kernels.eigen_solve(Q_G, Q_A, astype(self.scaling, self.dtype), V)
 
     def _logdet(self) -> float:
-        return -np.log(self._inverse_scale).sum()
+        return -float(self.xp.sum(self.xp.log(self._inverse_scale)))
 
     def __repr__(self) -> str:
         return (
             f"<EKFAC in={self.dim_in} out={self.dim_out} damping={self.damping:g} "
             f"fitted={self.fitted} dtype={self.dtype}>"
         )
+
+
+def _mean_square(X: Any, xp: Any) -> Any:
+    """``mean_n X[n]²`` in float64 (squares taken in float64, as NumPy's ``dtype=``)."""
+    if isinstance(X, np.ndarray):
+        return np.mean(np.square(X, dtype=np.float64), axis=0)
+    X = xp.astype(X, xp.float64)
+    return xp.mean(X * X, axis=0)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from linalg._core.engines import select
-from linalg._core.namespace import NUMPY, common_kind, to_caller
+from linalg._core.namespace import NUMPY, common_kind, namespace_of, to_caller
 from linalg._core.validate import result_dtype
 from linalg.kron._products import (
+    astype,
     check_damping,
     check_matrices,
     inverse_operator,
@@ -21,7 +22,9 @@ class KroneckerFactored:
     """What K-FAC and EK-FAC share: factors, validation, lazy factorizations, plumbing.
 
     Subclasses set ``_operation`` and implement ``_factorize`` (the cached
-    pieces), ``_solve``, ``_matvec`` and ``_logdet`` on NumPy arrays.
+    pieces), ``_solve``, ``_matvec`` and ``_logdet`` on the factors' arrays:
+    NumPy for host data, else the factors' own library (``self.xp``) on their
+    device.
     """
 
     _operation: str
@@ -34,13 +37,15 @@ class KroneckerFactored:
     def update(self, A: Any, G: Any) -> KroneckerFactored:
         """Replace the factors; the factorizations are recomputed on next use."""
         kind = common_kind(A, G)
-        A = symmetric_factor(A, "A")
-        G = symmetric_factor(G, "G")
+        A = symmetric_factor(A, "A", anywhere=True)
+        G = symmetric_factor(G, "G", anywhere=True)
         dtype = result_dtype(A.dtype, G.dtype)
-        implementation = select(self._operation, engine=self._engine, kind=NUMPY, dtype=dtype)
+        where = kind if kind.via_namespace else NUMPY
+        implementation = select(self._operation, engine=self._engine, kind=where, dtype=dtype)
         self._kernels = implementation.load()
         self.engine = implementation.engine
-        self.A, self.G, self.dtype, self._kind = A, G, dtype, kind
+        self.A, self.G, self.dtype, self._kind = astype(A, dtype), astype(G, dtype), dtype, kind
+        self.xp = namespace_of(self.A)
         self.dim_in, self.dim_out = A.shape[0], G.shape[0]
         self._cache = None
         return self
@@ -65,10 +70,20 @@ class KroneckerFactored:
 
     def as_linear_operator(self):
         """The inverse as a SciPy LinearOperator on column-major ``vec(V)`` (``V.T.ravel()``)."""
+        if self._kind.via_namespace:
+            raise TypeError(
+                f"as_linear_operator needs host factors (a SciPy LinearOperator), and these "
+                f"are {self._kind}: use solve() on the device"
+            )
         return inverse_operator(self._solve, (self.dim_out, self.dim_in), self.dtype)
 
     def _public(self, V: Any, apply) -> Any:
         kind = common_kind(V)
-        V = check_matrices(V, "V", (self.dim_out, self.dim_in))
-        Y = apply(V).astype(result_dtype(self.dtype, V.dtype), copy=False)
+        if (kind.via_namespace or self._kind.via_namespace) and kind != self._kind:
+            raise TypeError(
+                f"V holds {kind} and the factors {self._kind}: pass V where the factors live"
+            )
+        V = check_matrices(V, "V", (self.dim_out, self.dim_in), anywhere=True)
+        dtype = result_dtype(self.dtype, V.dtype)
+        Y = astype(apply(astype(V, self.dtype)), dtype)
         return to_caller(Y, self._kind if kind == NUMPY else kind)

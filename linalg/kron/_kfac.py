@@ -2,26 +2,31 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 from scipy.linalg import lapack
 
+from linalg._core.namespace import device_of, namespace_of
 from linalg._core.results import LinAlgError
 from linalg.kron._factored import KroneckerFactored
-from linalg.kron._products import eigh, inverse_scale
+from linalg.kron._products import astype, eigh, inverse_scale
 
 __all__ = ["KFAC"]
 
 _MODES = ("plain", "pi", "exact")
 
 
-def _spd_inverse(M: np.ndarray, shift: float, name: str) -> tuple[np.ndarray, float]:
+def _spd_inverse(M: Any, shift: float, name: str) -> tuple[Any, float]:
     """``(M + shift I)⁻¹`` and ``log det(M + shift I)``, by LAPACK potrf + potri in float64.
 
     potri forms the inverse from the Cholesky factor in ``n³ / 3`` flops more
-    (a third of an LU-based inverse); it fills the lower triangle only.
+    (a third of an LU-based inverse); it fills the lower triangle only. Off
+    the host: the Cholesky factor's triangular inverse ``L⁻¹`` and ``L⁻ᵀ L⁻¹``.
     """
+    if not isinstance(M, np.ndarray):
+        return _spd_inverse_namespace(M, shift, name)
     damped = M.astype(np.float64)
     damped[np.diag_indices_from(damped)] += shift
     L, info = lapack.dpotrf(damped, lower=1, clean=1, overwrite_a=1)
@@ -33,6 +38,21 @@ def _spd_inverse(M: np.ndarray, shift: float, name: str) -> tuple[np.ndarray, fl
     lower = np.tril(inverse)
     lower += np.tril(inverse, -1).T
     return lower, 2.0 * float(np.log(np.diagonal(L)).sum())
+
+
+def _spd_inverse_namespace(M: Any, shift: float, name: str) -> tuple[Any, float]:
+    xp = namespace_of(M)
+    eye = xp.eye(M.shape[0], dtype=xp.float64, device=device_of(M))
+    try:  # NumPy and torch raise; CuPy returns NaN
+        L = xp.linalg.cholesky(xp.astype(M, xp.float64) + shift * eye)
+        failed = not bool(xp.all(xp.isfinite(L)))
+    except (np.linalg.LinAlgError, RuntimeError):
+        failed = True
+    if failed:
+        raise LinAlgError(f"{name} + {shift:.3g} I is not positive definite; increase damping")
+    # L⁻¹ by LU of a triangular matrix (no pivoting happens): exactly lower triangular.
+    inverse_L = xp.linalg.inv(L)
+    return inverse_L.T @ inverse_L, 2.0 * float(xp.sum(xp.log(xp.linalg.diagonal(L))))
 
 
 class KFAC(KroneckerFactored):
@@ -52,6 +72,8 @@ class KFAC(KroneckerFactored):
     ----------
     A : array_like, shape (in, in)
         Symmetric input factor (e.g. from :func:`kfac_factors`). Never modified.
+        CuPy arrays and GPU tensors (``A`` and ``G`` alike) are factored and
+        applied on their device; ``V`` must then live there too.
     G : array_like, shape (out, out)
         Symmetric output-gradient factor.
     damping : float
@@ -62,8 +84,9 @@ class KFAC(KroneckerFactored):
 
     Attributes
     ----------
-    A, G : numpy.ndarray
-        The factors (NumPy views of the inputs).
+    A, G : array
+        The factors, in :attr:`dtype` (NumPy for host inputs, else the
+        inputs' library).
     damping, damping_mode, dim_in, dim_out
         As given / the factor sizes.
     dtype : numpy.dtype
@@ -120,22 +143,28 @@ class KFAC(KroneckerFactored):
         """The π of ``"pi"`` damping (1 for the other modes)."""
         if self.damping_mode != "pi":
             return 1.0
-        mean_A = np.trace(self.A, dtype=np.float64) / self.dim_in
-        mean_G = np.trace(self.G, dtype=np.float64) / self.dim_out
+        xp = self.xp
+        mean_A = float(xp.linalg.trace(self.A, dtype=xp.float64)) / self.dim_in
+        mean_G = float(xp.linalg.trace(self.G, dtype=xp.float64)) / self.dim_out
         return float(np.sqrt(mean_A / mean_G)) if mean_A > 0 and mean_G > 0 else 1.0
 
     def _factorize(self) -> tuple[np.ndarray, ...]:
         if self.damping_mode == "exact":
             w_A, Q_A = eigh(self.A)
             w_G, Q_G = eigh(self.G)
-            scale = inverse_scale(np.outer(w_G, w_A), self.damping, "A ⊗ G")
-            logdet = -np.log(scale).sum()
-            return Q_G.astype(self.dtype), Q_A.astype(self.dtype), scale.astype(self.dtype), logdet
-        root, pi = np.sqrt(self.damping), self.pi
+            scale = inverse_scale(w_G[:, None] * w_A[None, :], self.damping, "A ⊗ G")
+            logdet = -float(self.xp.sum(self.xp.log(scale)))
+            return (
+                astype(Q_G, self.dtype),
+                astype(Q_A, self.dtype),
+                astype(scale, self.dtype),
+                logdet,
+            )
+        root, pi = math.sqrt(self.damping), self.pi
         A_inv, logdet_A = _spd_inverse(self.A, pi * root, "A")
         G_inv, logdet_G = _spd_inverse(self.G, root / pi, "G")
         logdet = self.dim_out * logdet_A + self.dim_in * logdet_G
-        return G_inv.astype(self.dtype), A_inv.astype(self.dtype), logdet
+        return astype(G_inv, self.dtype), astype(A_inv, self.dtype), logdet
 
     def _solve(self, V: np.ndarray) -> np.ndarray:
         if self.damping_mode == "exact":

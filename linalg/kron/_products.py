@@ -20,12 +20,10 @@ from linalg._core.validate import (
 
 __all__ = ["BlasKernels", "kron_matvec", "kron_solve"]
 
-for _operation in ("kron.kron_matvec", "kron.kron_solve"):
+for _operation in ("kron.kron_matvec", "kron.kron_solve", "kron.kfac", "kron.ekfac"):
     register(
         _operation, "reference", "linalg.kron._products:BlasKernels", libraries=ANY_ARRAY_LIBRARY
     )
-for _operation in ("kron.kfac", "kron.ekfac"):
-    register(_operation, "reference", "linalg.kron._products:BlasKernels")
 
 
 class BlasKernels:
@@ -67,7 +65,7 @@ def _kernels(operation: str, engine: str | None, dtype: np.dtype, kind: ArrayKin
     return select(operation, engine=engine, kind=kind, dtype=dtype).load()
 
 
-def _astype(x: Any, dtype: np.dtype) -> Any:
+def astype(x: Any, dtype: np.dtype) -> Any:
     """``x`` in the float dtype named like the NumPy ``dtype``, in ``x``'s namespace."""
     xp = namespace_of(x)
     return xp.astype(x, getattr(xp, np.dtype(dtype).name), copy=False)
@@ -213,7 +211,7 @@ def kron_matvec(A: Any, B: Any, X: Any = None, *, engine: str | None = None) -> 
     X = check_matrices(X, "X", (B.shape[1], A.shape[1]), anywhere=True)
     dtype = result_dtype(A.dtype, B.dtype, X.dtype)
     kernels = _kernels("kron.kron_matvec", engine, dtype, kind)
-    A, B, X = (_astype(M, dtype) for M in (A, B, X))
+    A, B, X = (astype(M, dtype) for M in (A, B, X))
     return to_caller(kernels.sandwich(B, X, A.T), kind)
 
 
@@ -233,9 +231,9 @@ def _kron_matvec_list(factors: Sequence[Any], X: Any, engine: str | None) -> Any
     dtype = result_dtype(X.dtype, *(F.dtype for F in mats))
     kernels = _kernels("kron.kron_matvec", engine, dtype, kind)
     offset = X.ndim - d
-    Y = _astype(X, dtype)
+    Y = astype(X, dtype)
     for j, F in enumerate(mats):
-        Y = kernels.mode_product(_astype(F, dtype), Y, offset + j)
+        Y = kernels.mode_product(astype(F, dtype), Y, offset + j)
     return to_caller(np.ascontiguousarray(Y) if isinstance(Y, np.ndarray) else Y, kind)
 
 
@@ -291,5 +289,5 @@ def kron_solve(A: Any, B: Any, X: Any, *, damping: float, engine: str | None = N
     w_A, Q_A = eigh(A)
     w_B, Q_B = eigh(B)
     scale = inverse_scale(w_B[:, None] * w_A[None, :], damping, "A ⊗ B")
-    Q_B, Q_A, scale, X = (_astype(M, dtype) for M in (Q_B, Q_A, scale, X))
+    Q_B, Q_A, scale, X = (astype(M, dtype) for M in (Q_B, Q_A, scale, X))
     return to_caller(kernels.eigen_solve(Q_B, Q_A, scale, X), kind)

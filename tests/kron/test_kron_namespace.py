@@ -13,6 +13,7 @@ import pytest
 
 from linalg._core.results import ConvergenceWarning, LinAlgError
 from linalg.kron import (
+    EKFAC,
     KFAC,
     KFACFactors,
     Shampoo,
@@ -239,5 +240,37 @@ def test_kfac_factors_and_running_averages(namespace, rng, dtype, bias):
     assert np.abs(to_numpy(on_device.A) - on_host.A).max() <= rtol * np.abs(on_host.A).max()
     with pytest.raises(TypeError, match="averages hold"):
         on_device.update(a, g)
-    with pytest.raises(TypeError, match=r"'A' holds .* move it to the CPU"):
-        KFAC(on_device.A, on_device.G, damping=1.0)  # K-FAC itself still needs host factors
+
+
+@pytest.mark.parametrize(
+    ("cls", "options"),
+    [(KFAC, {"damping_mode": mode}) for mode in ("plain", "pi", "exact")] + [(EKFAC, {})],
+    ids=["kfac-plain", "kfac-pi", "kfac-exact", "ekfac"],
+)
+def test_kfac_and_ekfac_equal_numpy_path(namespace, rng, dtype, cls, options):
+    to_array, to_numpy = namespace
+    A, G = spd_matrix(rng, 5).astype(dtype), spd_matrix(rng, 3, cond=10.0).astype(dtype)
+    V = rng.standard_normal((4, 3, 5)).astype(dtype)
+    on_device = cls(to_array(A), to_array(G), damping=0.1, **options)
+    on_host = cls(A, G, damping=0.1, **options)
+    if cls is EKFAC:
+        grads = rng.standard_normal((20, 3, 5)).astype(dtype)
+        on_device.fit_eigenvalues(to_array(grads))
+        on_host.fit_eigenvalues(grads)
+    rtol = 10 * RTOL[np.dtype(dtype)]
+    for name in ("solve", "matvec"):
+        got, want = getattr(on_device, name)(to_array(V)), getattr(on_host, name)(V)
+        assert type(got) is type(to_array(V)) and to_numpy(got).dtype == dtype
+        assert np.abs(to_numpy(got) - want).max() <= rtol * np.abs(want).max()
+    assert abs(on_device.logdet() - on_host.logdet()) <= rtol * abs(on_host.logdet())
+    with pytest.raises(TypeError, match="V holds numpy arrays"):
+        on_device.solve(V)
+    with pytest.raises(TypeError, match="as_linear_operator needs host factors"):
+        on_device.as_linear_operator()
+
+
+def test_kfac_damping_too_small_on_device(namespace):
+    to_array, _ = namespace
+    singular = np.diag([1.0, 0.0, -1.0])
+    with pytest.raises(LinAlgError, match="not positive definite; increase damping"):
+        KFAC(to_array(singular), to_array(np.eye(2)), damping=1e-4).solve(to_array(np.ones((2, 3))))

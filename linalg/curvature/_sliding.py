@@ -8,10 +8,25 @@ import numpy as np
 import scipy.linalg
 
 from linalg._core.engines import register, select
-from linalg._core.namespace import NUMPY, array_kind, to_caller, to_numpy
+from linalg._core.namespace import (
+    HOST,
+    NUMPY,
+    Placement,
+    array_kind,
+    placement_of,
+    to_caller,
+    to_numpy,
+)
 from linalg._core.operators import Operator
 from linalg._core.results import LinAlgError
-from linalg._core.validate import FLOAT_DTYPES, as_float_array, check_int, check_real
+from linalg._core.validate import (
+    FLOAT_DTYPES,
+    as_float_array,
+    as_float_namespace_array,
+    check_int,
+    check_real,
+    float_input,
+)
 from linalg.curvature._cholesky_update import CholeskyKernels
 
 __all__ = ["SlidingWindowIHVP"]
@@ -58,6 +73,11 @@ class SlidingWindowIHVP(Operator):
     factor is checked against the Gram matrix (``O(m²)``), and recomputed when
     ``Rᵀ R`` has drifted from ``C`` by more than ``1e-10`` (relative), or when
     appending breaks down.
+
+    The buffer lives where the first pushed gradient lives: a CuPy array or
+    GPU tensor puts it on that device, where the passes over the window run,
+    while the ``m × m`` Gram matrix and factor stay on the host (their
+    updates are ``O(m²)``); later gradients and ``v`` must then live there too.
 
     In float32 the Gram rows and the two passes of ``solve`` are float32 BLAS
     products: where the window spans the whole space (``m >= dim``) the
@@ -130,6 +150,7 @@ class SlidingWindowIHVP(Operator):
         self.engine = implementation.engine
         self.dim, self.window, self.damping = dim, window, damping
         self.n_grads = self.n_pushed = self.n_refactorizations = 0
+        self._place: Placement = HOST  # where the buffer lives: set by the first push
         self._G = np.zeros((window, dim), dtype=dtype)  # ring buffer, oldest at _head
         self._head = 0
         self._gram = np.zeros((window, window))  # G Gᵀ in ring-slot order
@@ -143,23 +164,26 @@ class SlidingWindowIHVP(Operator):
         Parameters
         ----------
         g : array_like, shape (dim,)
-            Finite; NumPy, or a torch / JAX tensor on the CPU. Cast to ``dtype``
-            and copied; never modified. A rejected ``g`` leaves the window as it was.
+            Finite; NumPy, or a torch / JAX tensor on the CPU, or (see above)
+            device data. Cast to ``dtype`` and copied; never modified. A
+            rejected ``g`` leaves the window as it was.
         """
-        g = as_float_array(to_numpy(g, "g"), "g", ndim=1, dtype=self.dtype)
-        if g.shape[0] != self.dim:
-            raise ValueError(f"g must have length dim={self.dim}, got shape {g.shape}")
+        if self.n_pushed == 0:
+            self._move_to(placement_of(g))
+        g = self._vectors(g, "g", 1)
         m, window = self.n_grads, self.window
-        row = (self._G[:m] @ g).astype(np.float64)  # Gram row of g, ring order
+        place = self._place
+        row = place.host(self._G[:m, :] @ g).astype(np.float64)  # Gram row of g, ring order
+        norm2 = float(g @ g)
         full = m == window
         slot = self._head if full else m
         if full:
-            row[slot] = g @ g
+            row[slot] = norm2
         else:
-            row = np.append(row, g @ g)
+            row = np.append(row, norm2)
         if full and self._R is not None:
             self._kernels.delete_first(self._R)
-        self._G[slot] = g
+        self._G[slot, :] = g
         self._gram[slot, : row.size] = row
         self._gram[: row.size, slot] = row
         self.n_pushed += 1
@@ -170,6 +194,34 @@ class SlidingWindowIHVP(Operator):
         self._head = (self._head + 1) % window
         if self._R is not None:
             self._append(slot)
+
+    def _move_to(self, place: Placement) -> None:
+        """Allocate the (still empty) buffer where ``place`` says."""
+        if place != self._place:
+            shape, dtype = (self.window, self.dim), place.dtype(self.dtype)
+            self._G = place.xp.zeros(shape, dtype=dtype, device=place.device)
+            self._place = place
+
+    def _vectors(self, x: Any, name: str, ndim: Any) -> Any:
+        """``x`` validated, in ``dtype``, where the buffer lives (else a TypeError)."""
+        place = placement_of(x)
+        if place != self._place and (not place.on_host or not self._place.on_host):
+            raise TypeError(
+                f"{name} holds {array_kind(x)}, but the window's gradients live on "
+                f"{'the host' if self._place.on_host else self._place.device}: pass {name} there"
+            )
+        if self._place.on_host:
+            x = as_float_array(to_numpy(x, name), name, ndim=ndim, dtype=self.dtype)
+        else:  # cast, then checked again: a float64 entry may overflow float32
+            xp = self._place.xp
+            x = xp.astype(float_input(x, name, ndim=ndim)[0], self._place.dtype(self.dtype))
+            x = as_float_namespace_array(x, name, xp)
+        if x.shape[-1] != self.dim:
+            shape = "(dim,)" if ndim == 1 else "(dim,) or (k, dim)"
+            raise ValueError(
+                f"{name} must have shape {shape} with dim={self.dim}, got shape {tuple(x.shape)}"
+            )
+        return x
 
     def _append(self, slot: int) -> None:
         """Append the newest gradient (``slot``) to the factor; check for drift."""
@@ -225,8 +277,9 @@ class SlidingWindowIHVP(Operator):
         Parameters
         ----------
         v : array_like, shape (dim,) or (k, dim)
-            One vector, or ``k`` vectors as rows. NumPy, or a torch / JAX
-            tensor on the CPU; never modified.
+            One vector, or ``k`` vectors as rows: host data (NumPy, or a torch
+            / JAX tensor on the CPU), or data on the device the gradients live
+            on; never modified.
 
         Returns
         -------
@@ -242,31 +295,27 @@ class SlidingWindowIHVP(Operator):
         array([[2., 4.],
                [6., 8.]])
         """
-        kind = array_kind(v)
-        V = as_float_array(to_numpy(v, "v"), "v", ndim=(1, 2), dtype=self.dtype)
-        if V.shape[-1] != self.dim:
-            raise ValueError(
-                f"v must have shape (dim,) or (k, dim) with dim={self.dim}, got shape {V.shape}"
-            )
-        return to_caller(self._apply_rows(V.reshape(-1, self.dim)).reshape(V.shape), kind)
+        kind, xp = array_kind(v), self._place.xp
+        V = self._vectors(v, "v", (1, 2))
+        rows = self._apply_rows(xp.reshape(V, (-1, self.dim)))
+        return to_caller(xp.reshape(rows, tuple(V.shape)), kind)
 
     def _apply_rows(self, X: np.ndarray) -> np.ndarray:
         """``F⁻¹`` applied to the rows of ``X`` (``(k, dim)``, any float dtype)."""
-        X = X.astype(self.dtype, copy=False)
-        m = self.n_grads
+        place, m = self._place, self.n_grads
         if m == 0:
-            return X * self.dtype.type(1.0 / self.damping)
+            return X * (1.0 / self.damping)
         age = self._age()
         R = self._factor()
-        projected = (self._G[:m] @ X.T).astype(np.float64)[age]
+        projected = place.host(self._G[:m, :] @ X.T).astype(np.float64)[age]
         weights = np.empty_like(projected)
         weights[age] = self._kernels.solve(R, projected)
-        Y = X - weights.T.astype(self.dtype) @ self._G[:m]
-        Y *= self.dtype.type(1.0 / self.damping)
+        Y = X - place.put(weights.T.astype(self.dtype)) @ self._G[:m, :]
+        Y *= 1.0 / self.damping
         return Y
 
-    def inv_diag(self) -> np.ndarray:
-        """The diagonal of ``F⁻¹``, in ``dtype``.
+    def inv_diag(self) -> Any:
+        """The diagonal of ``F⁻¹``, in ``dtype`` (on the gradients' device).
 
         ``diag(F⁻¹) = (1 - Σᵢ Wᵢⱼ²) / λ`` with ``W = R⁻ᵀ G`` (``C = Rᵀ R``):
         ``O(d m²)`` time, a block of columns at a time (about 4 million float64
@@ -281,7 +330,9 @@ class SlidingWindowIHVP(Operator):
         >>> ihvp.inv_diag()  # F = diag(1 + 9, 1)
         array([0.1, 1. ])
         """
-        m = self.n_grads
+        m, place = self.n_grads, self._place
+        if not place.on_host:
+            return self._inv_diag_device()
         out = np.full(self.dim, 1.0 / self.damping, dtype=self.dtype)
         if m == 0:
             return out
@@ -293,8 +344,34 @@ class SlidingWindowIHVP(Operator):
             out[start : start + step] = (1.0 - np.einsum("ij,ij->j", W, W)) / self.damping
         return out
 
+    def _inv_diag_device(self) -> Any:
+        """:meth:`inv_diag` where the buffer is on a device: ``W = (R⁻ᵀ P) G`` there,
+        ``P`` the permutation to age order folded into the small ``m × m`` factor."""
+        place, m = self._place, self.n_grads
+        xp = place.xp
+        if m == 0:
+            return xp.full(self.dim, 1.0 / self.damping, dtype=place.dtype(self.dtype))
+        R = self._factor()
+        inverse_t = scipy.linalg.solve_triangular(R, np.eye(m), trans="T", check_finite=False)
+        mixing = np.empty_like(inverse_t)
+        mixing[:, self._age()] = inverse_t  # W = R⁻ᵀ G[age] = (R⁻ᵀ P) G[ring order]
+        mixing = place.put(mixing)
+        step = max(1, _INV_DIAG_ENTRIES // m)
+        pieces = []
+        for start in range(0, self.dim, step):
+            stop = min(start + step, self.dim)
+            W = mixing @ xp.astype(self._G[:m, start:stop], xp.float64)
+            pieces.append((1.0 - xp.sum(W * W, axis=0)) / self.damping)
+        out = pieces[0] if len(pieces) == 1 else xp.concat(pieces)
+        return xp.astype(out, place.dtype(self.dtype))
+
     def _matmat(self, V: np.ndarray) -> np.ndarray:
-        return self._apply_rows(V.T).T
+        if not self._place.on_host:
+            raise TypeError(
+                "this SlidingWindowIHVP holds its gradients on a device; as an Operator it "
+                "multiplies NumPy arrays only: use solve() with arrays on that device"
+            )
+        return self._apply_rows(V.T.astype(self.dtype, copy=False)).T
 
     _rmatmat = _matmat
 

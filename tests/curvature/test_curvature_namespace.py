@@ -1,4 +1,4 @@
-"""DenseIHVP on gradients computed through their own array-API namespace.
+"""DenseIHVP and SlidingWindowIHVP on gradients computed through their own array-API namespace.
 
 array_api_strict (default run) stands in for a device library; the same cases
 run on CuPy arrays and torch CUDA tensors under ``-m gpu``. Every method is
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from linalg._core.results import LinAlgError
-from linalg.curvature import DenseIHVP
+from linalg.curvature import DenseIHVP, SlidingWindowIHVP
 
 from conftest import RTOL
 
@@ -78,3 +78,35 @@ def test_too_little_damping_raises_linalg_error(namespace, rng):
     G = rng.standard_normal((200, 50)).astype(np.float32)  # G Gᵀ has rank 50 < 200
     with pytest.raises(LinAlgError, match="increase damping"):
         DenseIHVP(to_array(G), damping=1e-12)
+
+
+def test_sliding_window_equals_numpy_path(namespace, rng, dtype):
+    to_array, to_numpy = namespace
+    on_device = SlidingWindowIHVP(40, 5, damping=0.1, dtype=dtype)
+    on_host = SlidingWindowIHVP(40, 5, damping=0.1, dtype=dtype)
+    V = rng.standard_normal((3, 40))
+    for step in range(12):  # fills the window, then slides it (deletes and appends)
+        g = rng.standard_normal(40)
+        on_device.push(to_array(g))
+        on_host.push(g)
+        if step in (2, 4, 11):
+            got = on_device.solve(to_array(V))
+            assert type(got) is type(to_array(V)) and to_numpy(got).dtype == dtype
+            assert close(to_numpy(got), on_host.solve(V), dtype)
+    assert close(to_numpy(on_device.solve(to_array(V[0]))), on_host.solve(V[0]), dtype)
+    assert close(to_numpy(on_device.inv_diag()), on_host.inv_diag(), dtype)
+    assert on_device.n_refactorizations == on_host.n_refactorizations
+
+
+def test_sliding_window_keeps_one_place(namespace, rng):
+    to_array, _ = namespace
+    ihvp = SlidingWindowIHVP(6, 3, damping=1.0, dtype=np.float64)
+    ihvp.push(to_array(rng.standard_normal(6)))
+    with pytest.raises(TypeError, match="g holds numpy arrays"):
+        ihvp.push(rng.standard_normal(6))
+    with pytest.raises(TypeError, match="v holds numpy arrays"):
+        ihvp.solve(np.ones(6))
+    with pytest.raises(ValueError, match="g contains Inf"), np.errstate(over="ignore"):
+        SlidingWindowIHVP(2, 2, damping=1.0).push(to_array(np.array([1e39, 0.0])))
+    with pytest.raises(TypeError, match="multiplies NumPy arrays only"):
+        ihvp.as_linear_operator() @ np.ones(6)

@@ -6,10 +6,18 @@ from typing import Any
 
 import numpy as np
 
-from linalg._core.namespace import array_kind, common_kind, to_caller, to_numpy
+from linalg._core.namespace import (
+    Placement,
+    array_kind,
+    common_kind,
+    numpy_dtype,
+    placement_of,
+    to_caller,
+    to_host,
+)
 from linalg._core.operators import Operator
 from linalg._core.results import LinAlgError
-from linalg._core.validate import as_float_array, check_symmetric, result_dtype
+from linalg._core.validate import check_symmetric, float_input, result_dtype
 
 __all__ = ["WoodburySolver", "woodbury", "woodbury_solve"]
 
@@ -46,7 +54,10 @@ class WoodburySolver(Operator):
     U : array_like, shape (d, r)
         The low-rank factor. NumPy, or torch / JAX tensors on the CPU. Kept
         by reference when it is already a float array of the solver's dtype:
-        do not modify it while the solver is in use.
+        do not modify it while the solver is in use. A CuPy array or GPU
+        tensor keeps the passes over ``U`` on its device (``diag``, ``C`` and
+        ``v`` then live there too, or ``diag`` is a Python number); the
+        ``r × r`` factorization runs on the host.
     diag : float or array_like, shape (d,)
         The diagonal of ``D``, all entries > 0; a scalar means ``diag * I``.
     C : array_like, shape (r, r), optional
@@ -84,27 +95,30 @@ class WoodburySolver(Operator):
 
     def __init__(self, U: Any, *, diag: Any, C: Any = None) -> None:
         self._kind = common_kind(U, diag, C)
+        self._place = placement_of(U)
         U = _check_factor(U)
         d, r = U.shape
         dinv, diag_dtype = _inverse_diagonal(diag, d)
-        C = None if C is None else _check_middle(C, r)
+        C = None if C is None else _check_middle(C, r, self._place)
         dtypes = [U.dtype] + ([] if diag_dtype is None else [diag_dtype])
         dtype = result_dtype(*dtypes, *([] if C is None else [C.dtype]))
         super().__init__((d, d), dtype)
         self.rank = r
-        self._U = U.astype(dtype, copy=False)
-        self._dinv = dinv if np.ndim(dinv) == 0 else dinv.astype(dtype)
+        xp, device_dtype = self._place.xp, self._place.dtype(dtype)
+        self._U = xp.astype(U, device_dtype, copy=False)
+        self._dinv = dinv if isinstance(dinv, float) else xp.astype(dinv, device_dtype)
         self._factor(C)
 
-    def _scaled(self, V: np.ndarray) -> np.ndarray:
+    def _scaled(self, V: Any) -> Any:
         """``D⁻¹ V`` for ``V`` of shape ``(d,)`` or ``(d, k)``."""
-        if np.ndim(self._dinv) == 0:
-            return V * V.dtype.type(self._dinv)
+        if isinstance(self._dinv, float):
+            return V * (V.dtype.type(self._dinv) if isinstance(V, np.ndarray) else self._dinv)
         return V * (self._dinv if V.ndim == 1 else self._dinv[:, None])
 
     def _factor(self, C: np.ndarray | None) -> None:
-        """Reduce the ``r x r`` system to matrices applied by GEMM: ``z = A₁ (A₂ t)``."""
-        M = (self._U.T @ self._scaled(self._U)).astype(np.float64)  # Uᵀ D⁻¹ U
+        """Reduce the ``r x r`` system to matrices applied by GEMM: ``z = A₁ (A₂ t)``
+        (on the host, in float64: they are ``r × r``)."""
+        M = self._place.host(self._U.T @ self._scaled(self._U)).astype(np.float64)  # Uᵀ D⁻¹ U
         if C is None:
             inverse = _inverse_cholesky(np.eye(self.rank) + M)
         else:
@@ -125,13 +139,23 @@ class WoodburySolver(Operator):
             z = factor @ z
         return z
 
-    def _apply(self, V: np.ndarray) -> np.ndarray:
-        """The solve on a validated NumPy ``V``, computed in ``self.dtype``."""
-        V = V.astype(self.dtype, copy=False)
-        z = self._middle(self._U.T @ self._scaled(V)).astype(self.dtype)
+    def _apply(self, V: Any) -> Any:
+        """The solve on a validated ``V`` (where ``U`` lives), computed in ``self.dtype``."""
+        place = self._place
+        V = place.xp.astype(V, place.dtype(self.dtype), copy=False)
+        t = place.host(self._U.T @ self._scaled(V))
+        z = place.put(self._middle(t).astype(self.dtype))
         return self._scaled(V - self._U @ z)
 
-    _matvec = _matmat = _rmatvec = _rmatmat = _apply
+    def _apply_host(self, V: np.ndarray) -> np.ndarray:
+        if not self._place.on_host:
+            raise TypeError(
+                "this WoodburySolver holds U on a device; as an Operator it multiplies "
+                "NumPy arrays only: use solve() with arrays on that device"
+            )
+        return self._apply(V)
+
+    _matvec = _matmat = _rmatvec = _rmatmat = _apply_host
 
     def solve(self, v: Any) -> Any:
         """Solve ``(D + U C Uᵀ) x = v``, reusing the factorization.
@@ -157,9 +181,12 @@ class WoodburySolver(Operator):
         >>> np.allclose(x, np.linalg.inv(np.diag([1.0, 2.0, 4.0]) + np.ones((3, 3))))
         True
         """
-        V = _check_rhs(v, self.shape[0])
-        x = self._apply(V).astype(result_dtype(self.dtype, V.dtype), copy=False)
         kind = array_kind(v)
+        if (kind.via_namespace or self._kind.via_namespace) and kind != self._kind:
+            raise TypeError(f"v holds {kind} and U {self._kind}: pass v where U lives")
+        V = _check_rhs(v, self.shape[0])
+        xp = self._place.xp
+        x = xp.astype(self._apply(V), getattr(xp, result_dtype(self.dtype, V.dtype).name))
         return to_caller(x, self._kind if kind.library in {"numpy", "python"} else kind)
 
     def __repr__(self) -> str:
@@ -175,7 +202,8 @@ def woodbury(U: Any, *, diag: Any, C: Any = None) -> WoodburySolver:
     Parameters
     ----------
     U : array_like, shape (d, r)
-        The low-rank factor. NumPy, or torch / JAX tensors on the CPU.
+        The low-rank factor: NumPy, torch / JAX tensors on the CPU, or device
+        data (as :class:`WoodburySolver`).
     diag : float or array_like, shape (d,)
         The diagonal of ``D``, all entries > 0; a scalar means ``diag * I``.
     C : array_like, shape (r, r), optional
@@ -251,44 +279,51 @@ def woodbury_solve(U: Any, v: Any, *, diag: Any, C: Any = None) -> Any:
     array([ 2., -1.])
     """
     kind = common_kind(U, v, diag, C)
-    U_np = _check_factor(U)
-    V = _check_rhs(v, U_np.shape[0])
-    U_np = U_np.astype(result_dtype(U_np.dtype, V.dtype), copy=False)
-    return to_caller(WoodburySolver(U_np, diag=diag, C=C)._apply(V), kind)
+    U_checked = _check_factor(U)
+    V = _check_rhs(v, U_checked.shape[0])
+    xp = placement_of(U_checked).xp
+    dtype = getattr(xp, result_dtype(U_checked.dtype, V.dtype).name)
+    U_checked = xp.astype(U_checked, dtype, copy=False)
+    return to_caller(WoodburySolver(U_checked, diag=diag, C=C)._apply(V), kind)
 
 
-def _check_factor(U: Any) -> np.ndarray:
-    return as_float_array(to_numpy(U, "U"), "U", ndim=2)
+def _check_factor(U: Any) -> Any:
+    return float_input(U, "U", ndim=2)[0]
 
 
-def _check_rhs(v: Any, d: int) -> np.ndarray:
-    V = as_float_array(to_numpy(v, "v"), "v", ndim=(1, 2))
+def _check_rhs(v: Any, d: int) -> Any:
+    V = float_input(v, "v", ndim=(1, 2))[0]
     if V.shape[0] != d:
-        raise ValueError(f"v must have {d} rows (the rows of U), got shape {V.shape}")
+        raise ValueError(f"v must have {d} rows (the rows of U), got shape {tuple(V.shape)}")
     return V
 
 
-def _inverse_diagonal(diag: Any, d: int) -> tuple[float | np.ndarray, np.dtype | None]:
-    """``1 / diag`` (a float, or a float64 vector) and the dtype ``diag`` imposes."""
-    D = as_float_array(to_numpy(diag, "diag"), "diag", ndim=(0, 1))
+def _inverse_diagonal(diag: Any, d: int) -> tuple[Any, np.dtype | None]:
+    """``1 / diag`` (a float, or a float64 vector where ``diag`` lives) and the dtype
+    ``diag`` imposes."""
+    if isinstance(diag, int | float) and not isinstance(diag, bool):
+        diag = np.asarray(float(diag))
+    D, xp, _ = float_input(diag, "diag", ndim=(0, 1))
     if D.ndim == 1 and D.shape[0] != d:
         raise ValueError(
-            f"diag must be a scalar or have shape ({d},) (the rows of U), got {D.shape}"
+            f"diag must be a scalar or have shape ({d},) (the rows of U), got {tuple(D.shape)}"
         )
-    bad = np.flatnonzero(~(D.reshape(-1) > 0))
+    flat = to_host(xp.reshape(D, (-1,)))
+    bad = np.flatnonzero(~(flat > 0))
     if bad.size:
         where = "" if D.ndim == 0 else f"[{bad[0]}]"
         raise ValueError(
-            f"diag must be positive; diag{where} = {D.reshape(-1)[bad[0]]}. "
+            f"diag must be positive; diag{where} = {flat[bad[0]]}. "
             "A zero or negative diagonal has no Woodbury solve with this form"
         )
     if D.ndim == 0:
-        return 1.0 / float(D), None
-    return 1.0 / D.astype(np.float64), D.dtype
+        return 1.0 / float(flat[0]), None
+    return 1.0 / xp.astype(D, xp.float64), numpy_dtype(D.dtype)
 
 
-def _check_middle(C: Any, r: int) -> np.ndarray:
-    C = as_float_array(to_numpy(C, "C"), "C", ndim=2)
+def _check_middle(C: Any, r: int, place: Placement) -> np.ndarray:
+    """``C`` on the host (it is ``r × r``), checked."""
+    C = place.host(float_input(C, "C", ndim=2)[0])
     if C.shape != (r, r):
         raise ValueError(f"C must be square of shape ({r}, {r}) (the columns of U), got {C.shape}")
     check_symmetric(C, "C", rtol=_SYMMETRY_RTOL)

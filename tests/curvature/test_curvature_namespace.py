@@ -1,4 +1,4 @@
-"""DenseIHVP and SlidingWindowIHVP on gradients computed through their own array-API namespace.
+"""DenseIHVP, SlidingWindowIHVP and Woodbury solves on arrays of their own array-API namespace.
 
 array_api_strict (default run) stands in for a device library; the same cases
 run on CuPy arrays and torch CUDA tensors under ``-m gpu``. Every method is
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from linalg._core.results import LinAlgError
-from linalg.curvature import DenseIHVP, SlidingWindowIHVP
+from linalg.curvature import DenseIHVP, SlidingWindowIHVP, woodbury, woodbury_solve
 
 from conftest import RTOL
 
@@ -110,3 +110,50 @@ def test_sliding_window_keeps_one_place(namespace, rng):
         SlidingWindowIHVP(2, 2, damping=1.0).push(to_array(np.array([1e39, 0.0])))
     with pytest.raises(TypeError, match="multiplies NumPy arrays only"):
         ihvp.as_linear_operator() @ np.ones(6)
+
+
+@pytest.mark.parametrize(
+    "middle", [None, "spd", "indefinite"], ids=["C=I", "C-spd", "C-indefinite"]
+)
+@pytest.mark.parametrize("diagonal", ["scalar", "vector"])
+def test_woodbury_equals_numpy_path(namespace, rng, dtype, middle, diagonal):
+    to_array, to_numpy = namespace
+    U = rng.standard_normal((30, 4)).astype(dtype)
+    diag = 0.5 if diagonal == "scalar" else (rng.random(30) + 0.5).astype(dtype)
+    C = {
+        None: None,
+        "spd": np.diag([1.0, 2.0, 3.0, 4.0]),
+        "indefinite": np.diag([1.0, -0.1, 2.0, 0.5]),
+    }[middle]
+    device = {"diag": diag if diagonal == "scalar" else to_array(diag)}
+    host = {"diag": diag}
+    if C is not None:
+        device["C"], host["C"] = to_array(C.astype(dtype)), C.astype(dtype)
+    V = rng.standard_normal((30, 3)).astype(dtype)
+    solver = woodbury(to_array(U), **device)
+    got = solver.solve(to_array(V))
+    want = woodbury(U, **host).solve(V)
+    assert type(got) is type(to_array(V)) and to_numpy(got).dtype == dtype
+    assert close(to_numpy(got), want, dtype)
+    assert close(
+        to_numpy(woodbury_solve(to_array(U), to_array(V[:, 0]), **device)), want[:, 0], dtype
+    )
+    A = np.diag(np.broadcast_to(np.asarray(diag, np.float64), (30,))) + U.astype(np.float64) @ (
+        np.eye(4) if C is None else C
+    ) @ U.T.astype(np.float64)
+    residual = A @ to_numpy(got).astype(np.float64) - V
+    assert np.abs(residual).max() <= 1e3 * RTOL[np.dtype(dtype)] * np.abs(V).max()
+
+
+def test_woodbury_errors_on_device(namespace, rng):
+    to_array, _ = namespace
+    U = to_array(rng.standard_normal((10, 2)))
+    with pytest.raises(ValueError, match=r"diag must be positive; diag\[3\]"):
+        woodbury(U, diag=to_array(np.array([1.0, 1, 1, -1, 1, 1, 1, 1, 1, 1])))
+    solver = woodbury(U, diag=1.0)
+    with pytest.raises(TypeError, match="v holds numpy arrays"):
+        solver.solve(np.ones(10))
+    with pytest.raises(TypeError, match="multiplies NumPy arrays only"):
+        solver.as_linear_operator() @ np.ones(10)
+    with pytest.raises(TypeError, match="inputs live in different places"):
+        woodbury(U, diag=1.0, C=np.eye(2))

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from linalg._core.namespace import numpy_dtype, placement_of
 from linalg.sketch._operator import BLOCK_ENTRIES, SketchOperator
 
 __all__ = ["GaussianSketch", "RademacherSketch", "gaussian", "rademacher"]
@@ -29,17 +30,23 @@ class _DenseEntries(SketchOperator):
         """Rows ``start : start + len(St)`` of ``Sᵀ`` (global numbering), unscaled."""
         self.rng.fill(St, self._draw_name, offset=start * self.d, engine=self._random_engine())
 
-    def _apply_dense(self, A: np.ndarray) -> np.ndarray:
-        """``S @ A`` block by block through one reused buffer, scaled once at the end."""
-        out = np.zeros((self.d, A.shape[1]), dtype=A.dtype)
+    # Off the host, the entries are drawn on the host and copied over block by block.
+    draws_for_devices = True
+
+    def _apply_dense(self, A: Any) -> Any:
+        """``S @ A`` block by block through one reused buffer, scaled once at the end
+        (``A`` in host memory, or on a device: then each drawn block is copied there)."""
+        place = placement_of(A)
+        xp, dtype = place.xp, place.dtype(numpy_dtype(A.dtype))
+        out = xp.zeros((self.d, A.shape[1]), dtype=dtype, device=place.device)
         step = max(1, BLOCK_ENTRIES // self.d)
         buffer = np.empty((min(step, self.n), self.d), dtype=self.dtype)
         for a in range(0, self.n, step):
             b = min(self.n, a + step)
             St = buffer[: b - a]
             self._fill(St, self.column_offset + a)
-            out += St.T.astype(A.dtype, copy=False) @ A[a:b]
-        out *= A.dtype.type(self._scale())
+            out += xp.astype(place.put(St).T, dtype, copy=False) @ A[a:b, :]
+        out *= float(self._scale()) if not place.on_host else A.dtype.type(self._scale())
         return out
 
 

@@ -22,7 +22,15 @@ from typing import Any
 import numpy as np
 
 from linalg._core.engines import check_engine_name, register, select
-from linalg._core.namespace import NUMPY, ArrayKind, array_kind, to_caller, to_numpy
+from linalg._core.namespace import (
+    NUMPY,
+    ArrayKind,
+    array_kind,
+    namespace_of,
+    numpy_dtype,
+    to_caller,
+    to_numpy,
+)
 from linalg._core.operators import as_operator, is_linear_operator, is_sparse
 from linalg._core.random import RandomStream, as_random_stream
 from linalg._core.validate import as_float_array, check_finite, check_int, float_dtype
@@ -72,6 +80,9 @@ class SketchOperator:
     #: The engine operation whose ``sketch`` kernel applies this kind to arrays on a CUDA
     #: device (CuPy); ``None`` where the kind has no device engine yet.
     device_operation: str | None = None
+    # Whether a kind without a device engine applies to device data by drawing
+    # its entries on the host (the dense kinds): see ``_apply_device``.
+    draws_for_devices = False
 
     def __init__(
         self,
@@ -171,6 +182,10 @@ class SketchOperator:
         ----------
         A : array_like, sparse matrix or LinearOperator, shape (n,) or (n, k)
             NumPy, or torch / JAX tensors on the CPU (returned as the same type).
+            CuPy arrays and GPU tensors are multiplied on their device: by the
+            CuPy engine for CountSketch and sparse sign (CuPy arrays), with
+            entries drawn on the host block by block for the Gaussian and
+            Rademacher kinds; other kinds refuse them with a TypeError.
             A dask array (any chunking) gives a lazy dask array: each row chunk
             ``A[a:b]`` is multiplied by ``S[:, a:b]`` where it lives, and the
             partial products are summed by a tree reduction.
@@ -207,25 +222,29 @@ class SketchOperator:
         return to_caller(out, kind) if kind != NUMPY else out
 
     def _apply_device(self, A: Any, kind: ArrayKind) -> Any:
-        """``S @ A`` for a CuPy array, on its device, by the engine the registry picks."""
-        if self.device_operation is None:
+        """``S @ A`` for device data, on its device: by the engine the registry picks
+        (CuPy, sparse kinds), or with entries drawn on the host (dense kinds)."""
+        if self.device_operation is None and not self.draws_for_devices:
             raise TypeError(
                 f"the {self.kind} sketch has no GPU engine yet; move A to the host "
-                "(cupy.asnumpy) or use countsketch / sparse_sign"
+                "(cupy.asnumpy) or use countsketch / sparse_sign / gaussian / rademacher"
             )
         if A.ndim not in (1, 2) or A.shape[0] != self.n:
-            raise ValueError(f"A must have {self.n} rows (the sketch's n), got shape {A.shape}")
-        dtype = np.result_type(self.dtype, float_dtype(A.dtype, "A"))
-        kernels = select(self.device_operation, engine=self.engine, kind=kind, dtype=dtype).load()
-        out = self._apply_with(kernels, A.reshape(self.n, -1).astype(dtype, copy=False))
-        import array_api_compat
-
-        xp = array_api_compat.array_namespace(out)
+            shape = tuple(A.shape)
+            raise ValueError(f"A must have {self.n} rows (the sketch's n), got shape {shape}")
+        xp = namespace_of(A)
+        dtype = np.result_type(self.dtype, float_dtype(numpy_dtype(A.dtype), "A"))
+        matrix = xp.astype(xp.reshape(A, (self.n, -1)), getattr(xp, dtype.name), copy=False)
+        if self.device_operation is None:
+            out = self._apply_dense(matrix)
+        else:
+            kernels = select(self.device_operation, engine=self.engine, kind=kind, dtype=dtype)
+            out = self._apply_with(kernels.load(), matrix)
         if not bool(xp.all(xp.isfinite(out))):  # one device-to-host bool, as on the host
             if not bool(xp.all(xp.isfinite(A))):
                 raise ValueError("A contains NaN or Inf; all entries must be finite")
             warnings.warn(f"overflow in S @ A ({self.dtype} sketch)", RuntimeWarning, stacklevel=3)
-        return out.reshape((self.d, *A.shape[1:]))
+        return xp.reshape(out, (self.d, *A.shape[1:]))
 
     def _apply_sparse(self, A: Any) -> Any:
         if A.shape[0] != self.n:

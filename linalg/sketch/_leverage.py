@@ -13,10 +13,16 @@ from typing import Any
 import numpy as np
 import scipy.linalg
 
-from linalg._core.namespace import array_kind, to_caller, to_numpy
+from linalg._core.namespace import array_kind, numpy_dtype, placement_of, to_caller, to_numpy
 from linalg._core.operators import is_sparse
 from linalg._core.random import RandomStream, as_random_stream
-from linalg._core.validate import as_float_array, check_finite, check_int, float_dtype
+from linalg._core.validate import (
+    as_float_array,
+    check_finite,
+    check_int,
+    float_dtype,
+    float_input,
+)
 from linalg.sketch._kinds import SKETCH_KINDS, make_sketch
 from linalg.sketch._operator import SketchOperator
 from linalg.sketch._sparse_sketches import sparse_sign
@@ -59,7 +65,11 @@ def leverage_scores(
     ----------
     A : array_like or sparse matrix, shape (n, p), n >= p
         NumPy, SciPy sparse, or a torch / JAX tensor on the CPU (the result
-        is returned as the same type).
+        is returned as the same type). A dense CuPy array or GPU tensor is
+        processed on its device (``"exact"``: Householder QR there, a
+        pivoted QR of its ``R`` on the host only when ``A`` is rank
+        deficient; ``"sketch"``: a sketch kind that takes device data, such
+        as ``"gaussian"``, or ``"auto"`` for CuPy arrays).
     method : {"exact", "sketch"}
         ``"exact"``: rank-revealing QR (``O(n p²)``, and ``Q`` is formed).
         ``"sketch"``: the approximation of Drineas et al. (2012), below;
@@ -154,6 +164,9 @@ def leverage_scores(
     kind = array_kind(A)
     if method not in _METHODS:
         raise ValueError(f"method must be 'exact' or 'sketch', got {method!r}")
+    if kind.via_namespace:
+        options = {"sketch": sketch, "sketch_size": sketch_size, "jl_dim": jl_dim}
+        return _device_scores(A, method, **options, rng=rng, engine=engine)
     M = _check_matrix(to_numpy(A, "A"))
     n, p = M.shape
     if method == "exact":
@@ -177,12 +190,42 @@ def _check_matrix(A: Any) -> Any:
         check_finite(A.data, "A")
     else:
         A = as_float_array(A, "A", ndim=2)
+    _check_tall(A)
+    return A
+
+
+def _check_tall(A: Any) -> None:
     n, p = A.shape
     if n < p:
         raise ValueError(
-            f"A must have at least as many rows as columns (n >= p), got shape {A.shape}"
+            f"A must have at least as many rows as columns (n >= p), got shape {tuple(A.shape)}"
         )
-    return A
+
+
+def _device_scores(
+    A: Any, method: str, *, sketch: Any, sketch_size: Any, jl_dim: Any, rng: Any, engine: Any
+) -> Any:
+    """:func:`leverage_scores` of device data: the tall products on the device, the
+    ``p``-column factors (QR of ``Π₁ A``, or ``R`` of ``A = QR``) on the host."""
+    place = placement_of(A)
+    xp = place.xp
+    M = float_input(A, "A", ndim=2)[0]
+    _check_tall(M)
+    n, p = M.shape
+    if method == "exact":
+        Q, R = xp.linalg.qr(M)  # Householder, unpivoted: rank from a pivoted QR of R
+        R = place.host(R)
+        if _numerical_rank(scipy.linalg.qr(R, mode="r", pivoting=True)[0], n) == p:
+            return xp.sum(Q * Q, axis=1)
+        T = sketch_transform(R)  # rank-deficient: A T has orthonormal columns spanning A's range
+    else:
+        first_stream, jl_stream = as_random_stream(rng).spawn(2)
+        dtype = numpy_dtype(M.dtype)
+        first = _first_sketch(sketch, sketch_size, n, p, first_stream, dtype, engine)
+        sketched = place.host(first.apply(M)).astype(dtype, copy=False)
+        T = sketch_transform(sketched, _jl_columns(jl_dim, n), jl_stream)
+    AT = M @ place.put(T)
+    return xp.sum(AT * AT, axis=1)
 
 
 def _densify(A: Any) -> np.ndarray:
@@ -257,15 +300,18 @@ def _sketched_scores(A: Any, first: SketchOperator, r2: int, jl_stream: RandomSt
     return _row_norms_squared(A, T)
 
 
-def sketch_transform(sketched: np.ndarray, r2: int, jl_stream: RandomStream) -> np.ndarray:
-    """``T = P[:, :k] R₁₁⁻¹`` (times ``Π₂`` when ``k > r2``) from the sketch ``Π₁ A``."""
+def sketch_transform(
+    sketched: np.ndarray, r2: int | None = None, jl_stream: RandomStream | None = None
+) -> np.ndarray:
+    """``T = P[:, :k] R₁₁⁻¹`` (times ``Π₂`` when ``k > r2``) from the sketch ``Π₁ A``
+    (or from any ``R`` with the row space of ``A``; no ``Π₂`` without ``r2``)."""
     dtype = sketched.dtype
     p = sketched.shape[1]
     R, piv = scipy.linalg.qr(sketched, mode="r", pivoting=True, check_finite=False)
     k = _numerical_rank(R, sketched.shape[0])
     T = np.zeros((p, k), dtype=dtype)
     T[piv[:k]] = scipy.linalg.solve_triangular(R[:k, :k], np.eye(k, dtype=dtype))
-    if k > r2:
+    if r2 is not None and k > r2:
         T = T @ (jl_stream.normal((k, r2), dtype=dtype) / dtype.type(math.sqrt(r2)))
     return T
 

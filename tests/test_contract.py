@@ -621,3 +621,27 @@ def test_bad_arrays_get_an_error_naming_the_argument(entry, bad, rng):
             _call(entry, inputs)
         assert name in str(caught.value), f"{entry.name}: {caught.value} does not name {name}"
         _assert_unchanged(before, inputs)
+
+
+def _on_device(value, xp):
+    return xp.asarray(value) if isinstance(value, np.ndarray) else value
+
+
+@pytest.mark.parametrize("entry", TABLE, ids=IDS)
+def test_device_arrays_are_computed_there_or_refused_with_a_remedy(entry, rng):
+    """array_api_strict stands in for a device library: a routine either computes
+    on it (and gives the right answer) or refuses it, before any work, with a
+    TypeError that says what to do — never an AttributeError or a raw error."""
+    xp = pytest.importorskip("array_api_strict")
+    remedies = ("move", "host", "pass", "use ", "convert")
+    inputs = entry.make(rng)
+    on_device = {k: _on_device(v, xp) for k, v in inputs.items()}
+    try:
+        result = _call(entry, on_device)
+    except TypeError as exc:
+        assert any(word in str(exc) for word in remedies), str(exc)
+        return
+    try:
+        entry.check(result, inputs)
+    except TypeError as exc:  # an object built on the device refuses the check's host arrays
+        assert "where" in str(exc) and "live" in str(exc), str(exc)

@@ -15,6 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from linalg._core.engines import register
+from linalg._core.namespace import to_numpy
 from linalg._core.validate import as_float_array, check_int
 from linalg.sketch._operator import SketchOperator
 
@@ -104,7 +105,7 @@ class RowSamplingSketch(SketchOperator):
 
 
 def _check_probs(probs: Any) -> np.ndarray:
-    p = as_float_array(probs, "probs", ndim=1, dtype=np.float64)
+    p = as_float_array(to_numpy(probs, "probs"), "probs", ndim=1, dtype=np.float64)
     if np.any(p < 0):
         raise ValueError("probs must be nonnegative")
     total = p.sum()

@@ -623,6 +623,12 @@ def test_bad_arrays_get_an_error_naming_the_argument(entry, bad, rng):
         _assert_unchanged(before, inputs)
 
 
+# Entries whose callables are NumPy closures: with device vectors it is the closure
+# that fails. Their device paths are tested with device closures elsewhere
+# (tests/solvers/test_cg_namespace.py for ihvp_cg).
+_HOST_CLOSURES = {"curvature.ihvp_cg"}
+
+
 def _on_device(value, xp):
     return xp.asarray(value) if isinstance(value, np.ndarray) else value
 
@@ -633,6 +639,8 @@ def test_device_arrays_are_computed_there_or_refused_with_a_remedy(entry, rng):
     on it (and gives the right answer) or refuses it, before any work, with a
     TypeError that says what to do — never an AttributeError or a raw error."""
     xp = pytest.importorskip("array_api_strict")
+    if entry.name in _HOST_CLOSURES:
+        pytest.skip("its hvp is a NumPy closure; the device path is tested with a device one")
     remedies = ("move", "host", "pass", "use ", "convert")
     inputs = entry.make(rng)
     on_device = {k: _on_device(v, xp) for k, v in inputs.items()}

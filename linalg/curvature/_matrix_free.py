@@ -25,6 +25,7 @@ from linalg._core.validate import (
     check_callable,
     check_int,
     check_real,
+    float_input,
 )
 from linalg.solvers import cg
 from linalg.solvers._common import callback_caller, column_norms, finish, prepare_system
@@ -36,11 +37,15 @@ __all__ = ["ihvp_cg", "ihvp_lissa"]
 _DIVERGED = 1e8
 
 
-def _check_hvp_and_v(hvp: Any, v: Any, damping: Any) -> float:
-    """Validate what both routines share, naming the arguments; return ``damping``."""
+def _check_hvp_and_v(hvp: Any, v: Any, damping: Any, *, anywhere: bool = False) -> float:
+    """Validate what both routines share, naming the arguments; return ``damping``.
+    With ``anywhere``, ``v`` may be device data (CuPy, a GPU tensor)."""
     check_callable(hvp, "hvp", allow_none=False)
     damping = check_real(damping, "damping", low=0.0)
-    as_float_array(to_numpy(v, "v"), "v", ndim=(1, 2))
+    if anywhere:
+        float_input(v, "v", ndim=(1, 2))
+    else:
+        as_float_array(to_numpy(v, "v"), "v", ndim=(1, 2))
     return damping
 
 
@@ -81,7 +86,9 @@ def ihvp_cg(
         of shape ``(d,)`` in ``v``'s array type (torch tensors for a torch
         ``v``) and must return the same type and shape.
     v : array_like, shape (d,) or (d, k)
-        Right-hand side(s); NumPy, or torch / JAX tensors on the CPU.
+        Right-hand side(s); NumPy, or torch / JAX tensors on the CPU. A CuPy
+        array or GPU tensor is solved on its device by :func:`linalg.solvers.cg`'s
+        device iteration: ``hvp`` then receives vectors on that device.
     damping : float
         ``λ >= 0``; ``H + λ I`` must be positive definite.
     rtol : float
@@ -118,7 +125,7 @@ def ihvp_cg(
     >>> bool(np.allclose(res.x, np.linalg.solve(H + np.eye(2), np.ones(2))))
     True
     """
-    damping = _check_hvp_and_v(hvp, v, damping)
+    damping = _check_hvp_and_v(hvp, v, damping, anywhere=True)
     try:
         return cg(
             _damped(hvp, damping),

@@ -92,3 +92,23 @@ def test_errors(namespace, rng):
         cg(to_array(A), to_array(np.full(10, np.nan)))
     with pytest.raises(TypeError, match="engine 'numba' has no cg"):
         cg(to_array(A), to_array(np.ones(10)), engine="numba")
+
+
+def test_ihvp_cg_on_device_vectors(namespace, rng):
+    from linalg.curvature import ihvp_cg
+
+    to_array, to_numpy = namespace
+    H = spd_matrix(rng, 25, cond=50.0)
+    H_device, seen = to_array(H), []
+
+    def hvp(u):
+        seen.append(type(u))
+        return H_device @ u
+
+    v = rng.standard_normal(25)
+    result = ihvp_cg(hvp, to_array(v), damping=0.5, rtol=1e-12)
+    assert result.converged and set(seen) == {type(H_device)}
+    x = to_numpy(result.x)
+    np.testing.assert_allclose((H + 0.5 * np.eye(25)) @ x, v, rtol=1e-10, atol=1e-10)
+    with pytest.raises(LinAlgError, match="H \\+ damping I is not positive definite"):
+        ihvp_cg(lambda u: -(H_device @ u), to_array(v), damping=0.0)

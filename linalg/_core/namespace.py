@@ -188,8 +188,8 @@ def to_caller(x: Any, kind: ArrayKind) -> Any:
 
 def to_host(x: Any) -> np.ndarray:
     """A NumPy copy of an array of any library or device (CuPy, torch, JAX, array-API)."""
-    if isinstance(x, np.ndarray):
-        return x
+    if isinstance(x, np.ndarray | np.generic):
+        return np.asarray(x)
     library = array_kind(x).library
     if library == "cupy":
         return x.get()

@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from linalg._core.namespace import common_kind, to_caller, to_numpy
-from linalg._core.validate import as_float_array, check_int, check_real, result_dtype
+from linalg._core.namespace import common_kind, to_caller
+from linalg._core.validate import check_int, check_real, float_input, result_dtype
 
 __all__ = ["grid_cost", "sqeuclidean_cost"]
 
@@ -25,7 +25,8 @@ def sqeuclidean_cost(x: Any, y: Any) -> Any:
     Returns
     -------
     array, shape (n, m)
-        The costs, non-negative, in the caller's array type and dtype.
+        The costs, non-negative, in the caller's array type and dtype
+        (computed on the device for CuPy arrays and GPU tensors).
 
     Raises
     ------
@@ -47,16 +48,22 @@ def sqeuclidean_cost(x: Any, y: Any) -> Any:
            [1.]])
     """
     kind = common_kind(x, y)
-    X = as_float_array(to_numpy(x, "x"), "x", ndim=(1, 2))
-    Y = as_float_array(to_numpy(y, "y"), "y", ndim=(1, 2))
+    X, xp, _ = float_input(x, "x", ndim=(1, 2))
+    Y = float_input(y, "y", ndim=(1, 2))[0]
     X, Y = (Z[:, None] if Z.ndim == 1 else Z for Z in (X, Y))
     if X.shape[1] != Y.shape[1]:
-        raise ValueError(f"x and y must have the same dimension, got {X.shape} and {Y.shape}")
-    dtype = result_dtype(X.dtype, Y.dtype)
-    X, Y = X.astype(dtype, copy=False), Y.astype(dtype, copy=False)
-    C = np.einsum("ij,ij->i", X, X)[:, None] + np.einsum("ij,ij->i", Y, Y)[None, :]
-    C -= 2.0 * (X @ Y.T)
-    np.maximum(C, 0.0, out=C)
+        raise ValueError(
+            f"x and y must have the same dimension, got {tuple(X.shape)} and {tuple(Y.shape)}"
+        )
+    dtype = getattr(xp, result_dtype(X.dtype, Y.dtype).name)
+    X, Y = xp.astype(X, dtype, copy=False), xp.astype(Y, dtype, copy=False)
+    if isinstance(X, np.ndarray):  # in place, without temporaries the size of C
+        C = np.einsum("ij,ij->i", X, X)[:, None] + np.einsum("ij,ij->i", Y, Y)[None, :]
+        C -= 2.0 * (X @ Y.T)
+        np.maximum(C, 0.0, out=C)
+    else:  # CuPy, a GPU tensor: on its device
+        C = xp.sum(X * X, axis=1)[:, None] + xp.sum(Y * Y, axis=1)[None, :] - 2.0 * (X @ Y.T)
+        C = xp.maximum(C, xp.zeros_like(C))
     return to_caller(C, kind)
 
 

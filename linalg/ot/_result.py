@@ -8,8 +8,16 @@ from typing import Any
 
 import numpy as np
 
-from linalg._core.namespace import NUMPY, ArrayKind, namespace_of, to_caller, to_host, to_numpy
-from linalg._core.validate import as_float_array
+from linalg._core.namespace import (
+    NUMPY,
+    ArrayKind,
+    common_kind,
+    namespace_of,
+    to_caller,
+    to_host,
+    to_numpy,
+)
+from linalg._core.validate import float_input
 
 __all__ = ["OTResult", "marginal_error"]
 
@@ -128,15 +136,17 @@ def marginal_error(result_or_plan: Any, a: Any, b: Any, *, norm: int | float = 1
     if norm not in (1, 2, np.inf):
         raise ValueError(f"norm must be 1, 2 or inf, got {norm!r}")
     source = result_or_plan.plan if isinstance(result_or_plan, OTResult) else result_or_plan
-    P = as_float_array(to_numpy(source, "plan"), "plan", ndim=(2, 3))
-    a_np = as_float_array(to_numpy(a, "a"), "a", ndim=(1, 2))
-    b_np = as_float_array(to_numpy(b, "b"), "b", ndim=(1, 2))
-    if a_np.shape != P.shape[:-1] or b_np.shape != (*P.shape[:-2], P.shape[-1]):
+    common_kind(source, a, b)
+    P, xp, _ = float_input(source, "plan", ndim=(2, 3))
+    a_in = float_input(a, "a", ndim=(1, 2))[0]
+    b_in = float_input(b, "b", ndim=(1, 2))[0]
+    shape = tuple(P.shape)
+    if tuple(a_in.shape) != shape[:-1] or tuple(b_in.shape) != (*shape[:-2], shape[-1]):
         raise ValueError(
-            f"a and b must have shapes {P.shape[:-1]} and {(*P.shape[:-2], P.shape[-1])} "
-            f"for a plan of shape {P.shape}, got {a_np.shape} and {b_np.shape}"
+            f"a and b must have shapes {shape[:-1]} and {(*shape[:-2], shape[-1])} "
+            f"for a plan of shape {shape}, got {tuple(a_in.shape)} and {tuple(b_in.shape)}"
         )
-    rows = np.linalg.norm(P.sum(axis=-1) - a_np, ord=norm, axis=-1)
-    cols = np.linalg.norm(P.sum(axis=-2) - b_np, ord=norm, axis=-1)
-    total = rows + cols
+    rows = xp.linalg.vector_norm(xp.sum(P, axis=-1) - a_in, ord=norm, axis=-1)
+    cols = xp.linalg.vector_norm(xp.sum(P, axis=-2) - b_in, ord=norm, axis=-1)
+    total = to_host(rows + cols)
     return float(total) if np.ndim(total) == 0 else total

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from linalg import ConvergenceWarning
-from linalg.ot import sinkhorn
+from linalg.ot import marginal_error, sinkhorn, sqeuclidean_cost
 
 from conftest import RTOL
 
@@ -93,3 +93,24 @@ def test_not_converged_warns_and_errors(namespace):
         sinkhorn(a, to_array(b), to_array(C), 0.1)
     with pytest.raises(TypeError, match="engine 'numba' has no Sinkhorn"):
         sinkhorn(to_array(a), to_array(b), to_array(C), 0.1, engine="numba")
+
+
+def test_costs_solve_and_errors_end_to_end_on_the_device(namespace, rng, dtype):
+    to_array, to_numpy = namespace
+    x, y = rng.random((30, 3)).astype(dtype), rng.random((20, 3)).astype(dtype)
+    C = sqeuclidean_cost(to_array(x), to_array(y))
+    assert type(C) is type(to_array(x))
+    want = sqeuclidean_cost(x, y)
+    assert np.abs(to_numpy(C) - want).max() <= 10 * RTOL[np.dtype(dtype)] * want.max()
+    a, b = np.full(30, 1 / 30, dtype=dtype), np.full(20, 1 / 20, dtype=dtype)
+    result = sinkhorn(to_array(a), to_array(b), C, 0.05)
+    error = marginal_error(result, to_array(a), to_array(b))
+    assert (
+        isinstance(error, float)
+        and abs(error - result.marginal_error) <= 10 * RTOL[np.dtype(dtype)]
+    )
+    for norm in (2, np.inf):
+        got = marginal_error(result.plan, to_array(a), to_array(b), norm=norm)
+        assert abs(got - marginal_error(to_numpy(result.plan), a, b, norm=norm)) <= 1e-12
+    with pytest.raises(TypeError, match="inputs live in different places"):
+        marginal_error(result, a, to_array(b))

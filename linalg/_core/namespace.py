@@ -18,6 +18,7 @@ __all__ = [
     "ArrayKind",
     "Placement",
     "array_kind",
+    "cholesky_or_none",
     "device_of",
     "namespace_of",
     "numpy_dtype",
@@ -250,3 +251,15 @@ def placement_of(x: Any) -> Placement:
     if array_kind(x).via_namespace:
         return Placement(namespace_of(x), device_of(x))
     return HOST
+
+
+def cholesky_or_none(A: Any) -> Any:
+    """The lower Cholesky factor of ``A`` in its own namespace, or ``None`` where ``A``
+    is not numerically positive definite: NumPy and torch raise, CuPy returns NaN
+    (one device synchronization to tell)."""
+    xp = namespace_of(A)
+    try:
+        L = xp.linalg.cholesky(A)
+    except (np.linalg.LinAlgError, RuntimeError):
+        return None
+    return L if bool(xp.all(xp.isfinite(L))) else None

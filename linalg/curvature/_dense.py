@@ -13,6 +13,7 @@ from linalg._core.engines import ANY_ARRAY_LIBRARY, register, select
 from linalg._core.namespace import (
     NUMPY,
     ArrayKind,
+    cholesky_or_none,
     common_kind,
     device_of,
     namespace_of,
@@ -241,12 +242,8 @@ class DenseIHVP:
         capacitance = xp.astype(self._kernels.gram(blocks), xp.float64)
         mu = self.damping / self._weight
         capacitance = capacitance + mu * xp.eye(m, dtype=xp.float64, device=device_of(blocks))
-        try:  # NumPy and torch raise; CuPy returns NaN
-            chol = xp.linalg.cholesky(capacitance)
-            failed = not bool(xp.all(xp.isfinite(chol)))
-        except (np.linalg.LinAlgError, RuntimeError):
-            failed = True
-        if failed:
+        chol = cholesky_or_none(capacitance)
+        if chol is None:
             raise LinAlgError(
                 f"G Gᵀ + μ I (columns {start}:{stop} of grads) is not numerically positive "
                 f"definite: damping = {self.damping:g} is too small for the rounding of the "

@@ -8,8 +8,16 @@ from typing import Any
 import numpy as np
 from scipy.linalg import solve_triangular
 
-from linalg._core.namespace import common_kind, to_caller, to_numpy
-from linalg._core.validate import as_float_array, check_int, result_dtype
+from linalg._core.namespace import (
+    cholesky_or_none,
+    common_kind,
+    device_of,
+    namespace_of,
+    to_caller,
+    to_host,
+)
+from linalg._core.results import LinAlgError
+from linalg._core.validate import check_int, check_symmetric, float_input, result_dtype
 from linalg.kron._inverse_factor import spd_cholesky
 
 __all__ = ["LowRank", "fisher_weighted_svd"]
@@ -50,6 +58,9 @@ def fisher_weighted_svd(W: Any, A: Any, G: Any, rank: int) -> LowRank:
     ----------
     W : array_like, shape (out, in)
         Real, float32 or float64 (integers promoted to float64). Never modified.
+        With ``A`` and ``G`` as CuPy arrays or GPU tensors, everything runs on
+        their device (LU solves with the Cholesky factors there: the array API
+        has no triangular solve).
     A : array_like, shape (in, in)
         Symmetric positive definite input-side weight.
     G : array_like, shape (out, out)
@@ -94,31 +105,55 @@ def fisher_weighted_svd(W: Any, A: Any, G: Any, rank: int) -> LowRank:
     0.6
     """
     kind = common_kind(W, A, G)
-    W = as_float_array(to_numpy(W, "W"), "W", ndim=2)
-    A = as_float_array(to_numpy(A, "A"), "A", ndim=2)
-    G = as_float_array(to_numpy(G, "G"), "G", ndim=2)
+    W, xp, _ = float_input(W, "W", ndim=2)
+    A = float_input(A, "A", ndim=2)[0]
+    G = float_input(G, "G", ndim=2)[0]
     n_out, n_in = W.shape
-    if A.shape != (n_in, n_in):
+    if tuple(A.shape) != (n_in, n_in):
         raise ValueError(
-            f"A must have shape (in, in) = {(n_in, n_in)} for W {W.shape}, got {A.shape}"
+            f"A must have shape (in, in) = {(n_in, n_in)} for W {tuple(W.shape)}, "
+            f"got {tuple(A.shape)}"
         )
-    if G.shape != (n_out, n_out):
+    if tuple(G.shape) != (n_out, n_out):
         raise ValueError(
-            f"G must have shape (out, out) = {(n_out, n_out)} for W {W.shape}, got {G.shape}"
+            f"G must have shape (out, out) = {(n_out, n_out)} for W {tuple(W.shape)}, "
+            f"got {tuple(G.shape)}"
         )
     rank = check_int(rank, "rank", low=1)
     if rank > min(n_out, n_in):
         raise ValueError(f"rank must be <= min(out, in) = {min(n_out, n_in)}, got {rank}")
-    dtype = result_dtype(W.dtype, A.dtype, G.dtype)
-    upper_a = spd_cholesky(A.astype(dtype, copy=False), "A")  # A = C_A C_Aᵀ, C_A = upper_aᵀ
-    upper_g = spd_cholesky(G.astype(dtype, copy=False), "G")
-    whitened = upper_g @ W @ upper_a.T
-    U, s, Vt = np.linalg.svd(whitened, full_matrices=False)
-    root = np.sqrt(s[:rank])
-    L = solve_triangular(upper_g, U[:, :rank] * root, lower=False)
-    R = solve_triangular(upper_a, (Vt[:rank].T * root), lower=False).T
+    dtype = getattr(xp, result_dtype(W.dtype, A.dtype, G.dtype).name)
+    upper_a = _upper_cholesky(xp.astype(A, dtype, copy=False), "A")  # A = C_A C_Aᵀ, C_A = Uᵀ
+    upper_g = _upper_cholesky(xp.astype(G, dtype, copy=False), "G")
+    whitened = upper_g @ xp.astype(W, dtype, copy=False) @ upper_a.T
+    U, s, Vt = xp.linalg.svd(whitened, full_matrices=False)
+    s = to_host(s)
+    root = xp.asarray(np.sqrt(s[:rank]), device=device_of(U))
+    L = _solve_upper(upper_g, U[:, :rank] * root)
+    R = _solve_upper(upper_a, Vt[:rank, :].T * root).T
     total = float(np.linalg.norm(s))
     error = float(np.linalg.norm(s[rank:])) / total if total > 0 else 0.0
-    return LowRank(
-        to_caller(L.astype(dtype, copy=False), kind), to_caller(R.astype(dtype), kind), error
-    )
+    L, R = xp.astype(L, dtype, copy=False), xp.astype(R, dtype, copy=False)
+    return LowRank(to_caller(L, kind), to_caller(R, kind), error)
+
+
+def _upper_cholesky(A: Any, name: str) -> Any:
+    """:func:`spd_cholesky` (LAPACK) for NumPy; the same factor in ``A``'s namespace otherwise."""
+    if isinstance(A, np.ndarray):
+        return spd_cholesky(A, name)
+    check_symmetric(A, name)
+    lower = cholesky_or_none(A)
+    if lower is None:
+        raise LinAlgError(
+            f"{name} is not positive definite (Cholesky failed); "
+            f"add damping: pass {name} + lambda * I with lambda > 0"
+        )
+    return lower.T
+
+
+def _solve_upper(upper: Any, B: Any) -> Any:
+    """``upper⁻¹ B`` for an upper-triangular factor: a triangular solve on the host, an LU
+    solve in the data's namespace otherwise (the array API has no triangular solve)."""
+    if isinstance(upper, np.ndarray):
+        return solve_triangular(upper, B, lower=False)
+    return namespace_of(upper).linalg.solve(upper, B)

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from scipy.linalg import lapack
 
-from linalg._core.namespace import device_of, namespace_of
+from linalg._core.namespace import cholesky_or_none, device_of, namespace_of
 from linalg._core.results import LinAlgError
 from linalg.kron._factored import KroneckerFactored
 from linalg.kron._products import astype, eigh, inverse_scale
@@ -43,12 +43,8 @@ def _spd_inverse(M: Any, shift: float, name: str) -> tuple[Any, float]:
 def _spd_inverse_namespace(M: Any, shift: float, name: str) -> tuple[Any, float]:
     xp = namespace_of(M)
     eye = xp.eye(M.shape[0], dtype=xp.float64, device=device_of(M))
-    try:  # NumPy and torch raise; CuPy returns NaN
-        L = xp.linalg.cholesky(xp.astype(M, xp.float64) + shift * eye)
-        failed = not bool(xp.all(xp.isfinite(L)))
-    except (np.linalg.LinAlgError, RuntimeError):
-        failed = True
-    if failed:
+    L = cholesky_or_none(xp.astype(M, xp.float64) + shift * eye)
+    if L is None:
         raise LinAlgError(f"{name} + {shift:.3g} I is not positive definite; increase damping")
     # L⁻¹ by LU of a triangular matrix (no pivoting happens): exactly lower triangular.
     inverse_L = xp.linalg.inv(L)

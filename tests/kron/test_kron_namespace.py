@@ -17,6 +17,7 @@ from linalg.kron import (
     KFAC,
     KFACFactors,
     Shampoo,
+    fisher_weighted_svd,
     kfac_factors,
     kron_matvec,
     kron_solve,
@@ -274,3 +275,17 @@ def test_kfac_damping_too_small_on_device(namespace):
     singular = np.diag([1.0, 0.0, -1.0])
     with pytest.raises(LinAlgError, match="not positive definite; increase damping"):
         KFAC(to_array(singular), to_array(np.eye(2)), damping=1e-4).solve(to_array(np.ones((2, 3))))
+
+
+def test_fisher_weighted_svd_equals_numpy_path(namespace, rng, dtype):
+    to_array, to_numpy = namespace
+    W = rng.standard_normal((6, 5)).astype(dtype)
+    A, G = spd_matrix(rng, 5).astype(dtype), spd_matrix(rng, 6, cond=10.0).astype(dtype)
+    got = fisher_weighted_svd(to_array(W), to_array(A), to_array(G), rank=2)
+    want = fisher_weighted_svd(W, A, G, rank=2)
+    assert type(got.L) is type(to_array(W)) and to_numpy(got.L).dtype == dtype
+    product, expected = to_numpy(got.L) @ to_numpy(got.R), want.L @ want.R
+    assert np.abs(product - expected).max() <= 10 * RTOL[np.dtype(dtype)] * np.abs(expected).max()
+    assert abs(got.error - want.error) <= 10 * RTOL[np.dtype(dtype)]
+    with pytest.raises(LinAlgError, match="G is not positive definite"):
+        fisher_weighted_svd(to_array(W), to_array(A), to_array(-G), rank=2)

@@ -14,14 +14,13 @@ import itertools
 import math
 import sys
 import time
-import warnings
 from typing import Any
 
 import numpy as np
 
 from linalg._core.namespace import array_kind, to_numpy
 from linalg._core.random import as_random_stream
-from linalg._core.results import ConvergenceWarning, SolveResult
+from linalg._core.results import SolveResult
 from linalg._core.validate import (
     as_float_array,
     check_bool,
@@ -30,7 +29,12 @@ from linalg._core.validate import (
     float_dtype,
     result_dtype,
 )
-from linalg.sketch._lstsq import _default_maxiter, _preconditioner, check_tall
+from linalg.sketch._lstsq import (
+    check_tall,
+    default_maxiter,
+    sketch_and_factor,
+    warn_if_not_converged,
+)
 
 __all__ = [
     "check_dask_matrix",
@@ -229,8 +233,6 @@ def dask_sketched_lstsq(
     """
     import dask.array as da
 
-    from linalg.sketch._kinds import make_sketch
-
     oversampling = check_real(oversampling, "oversampling", low=1.0)
     rtol = check_real(rtol, "rtol", low=0.0)
     maxiter = check_int(maxiter, "maxiter", low=1, allow_none=True)
@@ -248,41 +250,19 @@ def dask_sketched_lstsq(
     dtype = result_dtype(A_dtype, B_dtype)
     A = A.astype(dtype, copy=False)
     B2 = (B if B.ndim == 2 else B[:, None]).astype(dtype, copy=False).rechunk({0: A.chunks[0]})
-    d = max(math.ceil(oversampling * n), n + 1)
-
-    start = time.perf_counter()
-    S = make_sketch(sketch, d, m, rng=rng, dtype=dtype)
-    d = S.shape[0]
     stacked = da.concatenate([A, B2], axis=1)
-    W = np.asfortranarray(_finite(dask_sketch(S, stacked).compute(), "A and b"))
-    time_sketch = time.perf_counter() - start
 
-    start = time.perf_counter()
-    pre = _preconditioner(W, n, tol=max(d, n) * float(np.finfo(dtype).eps))
-    time_factorization = time.perf_counter() - start
+    def sketch_of(S: Any) -> np.ndarray:
+        return np.asfortranarray(_finite(dask_sketch(S, stacked).compute(), "A and b"))
 
+    pre, info = sketch_and_factor(sketch, (m, n), dtype, oversampling, rng, sketch_of)
     start = time.perf_counter()
-    iterations = _default_maxiter(rtol, d, n, dtype) if maxiter is None else maxiter
+    iterations = default_maxiter(rtol, info["sketch_size"], n, dtype, maxiter)
     X, converged, n_iter, history, residual, reason = _cgnr(A, B2, pre, rtol, iterations)
-    time_iterations = time.perf_counter() - start
-
-    if warn and not np.all(converged):
-        warnings.warn(
-            f"sketched_lstsq did not converge after {int(np.max(n_iter))} CG iterations "
-            f"(residual norm {float(np.max(residual)):.3g}, rtol {rtol:g})",
-            ConvergenceWarning,
-            stacklevel=3,
-        )
-    info = {
-        "time_sketch": time_sketch,
-        "time_factorization": time_factorization,
-        "time_iterations": time_iterations,
-        "sketch_size": d,
-        "rank": pre.rank,
-        "preconditioner": pre.kind,
-        "stop_reason": reason,
-        "solver": "cgnr",
-    }
+    info |= {"time_iterations": time.perf_counter() - start}
+    if warn:
+        warn_if_not_converged(converged, n_iter, residual, rtol, "CG", 4)
+    info |= {"stop_reason": reason, "solver": "cgnr"}
     if B.ndim == 1:
         return SolveResult(
             X[:, 0], bool(converged[0]), int(n_iter[0]), float(residual[0]), history[:, 0], info

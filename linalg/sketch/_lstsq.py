@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -205,20 +206,13 @@ def sketched_lstsq(
     if B.shape[0] != m:
         raise ValueError(f"b must have {m} rows (the rows of A), got shape {B.shape}")
     dtype = result_dtype(A_dtype, B.dtype)
-    d = max(math.ceil(oversampling * n), n + 1)
-    start = time.perf_counter()
-    S = make_sketch(sketch, d, m, rng=rng, dtype=dtype)
-    d = S.shape[0]
-
-    sketched = _sketch(S, A_in, B.astype(dtype, copy=False), n)
-    time_sketch = time.perf_counter() - start
+    B_in = B.astype(dtype, copy=False)
+    pre, info = sketch_and_factor(
+        sketch, (m, n), dtype, oversampling, rng, lambda S: _sketch(S, A_in, B_in, n)
+    )
 
     start = time.perf_counter()
-    pre = _preconditioner(sketched, n, tol=max(d, n) * float(np.finfo(dtype).eps))
-    time_factorization = time.perf_counter() - start
-
-    start = time.perf_counter()
-    iterations = _default_maxiter(rtol, d, n, dtype) if maxiter is None else maxiter
+    iterations = default_maxiter(rtol, info["sketch_size"], n, dtype, maxiter)
     x0 = pre.X0[:, 0] if B.ndim == 1 else pre.X0
     res = lsqr(
         A_in,
@@ -231,24 +225,10 @@ def sketched_lstsq(
         maxiter=iterations,
         warn=False,
     )
-    time_iterations = time.perf_counter() - start
-
-    if warn and not np.all(res.converged):
-        warnings.warn(
-            f"sketched_lstsq did not converge after {int(np.max(res.n_iter))} LSQR iterations "
-            f"(residual norm {float(np.max(res.residual_norm)):.3g}, rtol {rtol:g})",
-            ConvergenceWarning,
-            stacklevel=2,
-        )
-    info = {
-        "time_sketch": time_sketch,
-        "time_factorization": time_factorization,
-        "time_iterations": time_iterations,
-        "sketch_size": d,
-        "rank": pre.rank,
-        "preconditioner": pre.kind,
-        "stop_reason": res.info["stop_reason"],
-    }
+    info |= {"time_iterations": time.perf_counter() - start}
+    if warn:
+        warn_if_not_converged(res.converged, res.n_iter, res.residual_norm, rtol, "LSQR", 3)
+    info |= {"stop_reason": res.info["stop_reason"]}
     return SolveResult(
         to_caller(np.asarray(res.x), kind),
         res.converged,
@@ -310,8 +290,47 @@ def _preconditioner(W: np.ndarray, n: int, *, tol: float) -> _Preconditioner:
     return _Preconditioner(N, N @ (U.T @ Z), int(keep.sum()), "svd")
 
 
-def _default_maxiter(rtol: float, d: int, n: int, dtype: np.dtype) -> int:
-    """100 plus the iterations a convergence factor of ``√(n/d)`` needs to reach ``rtol``."""
+def sketch_and_factor(
+    sketch: Any,
+    shape: tuple[int, int],
+    dtype: np.dtype,
+    oversampling: float,
+    rng: Any,
+    sketch_of: Callable[[Any], np.ndarray],
+) -> tuple[_Preconditioner, dict[str, Any]]:
+    """The first two stages of both solvers: a sketch ``S`` of ``oversampling · n``
+    rows (at least ``n + 1``), ``W = [S A, S B]`` from ``sketch_of(S)``, and the
+    preconditioner from ``W``; with the info both report about them."""
+    m, n = shape
+    start = time.perf_counter()
+    S = make_sketch(sketch, max(math.ceil(oversampling * n), n + 1), m, rng=rng, dtype=dtype)
+    d = S.shape[0]
+    W = sketch_of(S)
+    time_sketch = time.perf_counter() - start
+    start = time.perf_counter()
+    pre = _preconditioner(W, n, tol=max(d, n) * float(np.finfo(dtype).eps))
+    info = {"time_sketch": time_sketch, "time_factorization": time.perf_counter() - start}
+    return pre, info | {"sketch_size": d, "rank": pre.rank, "preconditioner": pre.kind}
+
+
+def warn_if_not_converged(
+    converged: Any, n_iter: Any, residual: Any, rtol: float, method: str, stacklevel: int
+) -> None:
+    """The ConvergenceWarning of :func:`sketched_lstsq` (``stacklevel`` from here)."""
+    if not np.all(converged):
+        warnings.warn(
+            f"sketched_lstsq did not converge after {int(np.max(n_iter))} {method} iterations "
+            f"(residual norm {float(np.max(residual)):.3g}, rtol {rtol:g})",
+            ConvergenceWarning,
+            stacklevel=stacklevel,
+        )
+
+
+def default_maxiter(rtol: float, d: int, n: int, dtype: np.dtype, maxiter: int | None) -> int:
+    """``maxiter`` if given, else 100 plus the iterations a convergence factor of
+    ``√(n/d)`` needs to reach ``rtol``."""
+    if maxiter is not None:
+        return maxiter
     target = max(rtol, float(np.finfo(dtype).eps))
     rate = min(math.sqrt(n / d), _WORST_RATE)
     return _EXTRA_ITERATIONS + math.ceil(math.log(target) / math.log(rate))

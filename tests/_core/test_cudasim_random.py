@@ -72,6 +72,20 @@ def test_tiny_fills(kernels, size):
     _assert_same_bits(_device_draw(kernels, rs, "normal", size, np.float64, 0), rs.normal(size))
 
 
+def _elementwise(device_function, x: np.ndarray) -> np.ndarray:
+    """``device_function`` applied to every entry of ``x`` by a numba-cuda kernel."""
+
+    @cuda.jit
+    def evaluate(x, out):
+        i = cuda.grid(1)
+        if i < x.size:
+            out[i] = device_function(x[i])
+
+    out = np.empty_like(x)
+    evaluate[(x.size + 31) // 32, 32](x, out)
+    return out
+
+
 # Probabilities reaching every branch of AS241: the centre, the near tail and
 # the far tail (r > 5, p < 1.4e-11) that a few hundred draws never reach.
 PROBABILITIES = np.array(
@@ -83,15 +97,7 @@ PROBABILITIES = np.array(
 
 
 def test_inverse_normal_cdf_in_every_branch(kernels):
-    @cuda.jit
-    def evaluate(p, out):
-        i = cuda.grid(1)
-        if i < p.size:
-            out[i] = kernels._ppnd(p[i])
-
-    out = np.empty_like(PROBABILITIES)
-    evaluate[1, 32](PROBABILITIES, out)
-    _assert_same_bits(out, ref._ppnd(PROBABILITIES))
+    _assert_same_bits(_elementwise(kernels._ppnd, PROBABILITIES), ref._ppnd(PROBABILITIES))
     assert (np.abs(ref._ppnd(PROBABILITIES)) > 6.7).sum() >= 4  # the far tail was reached
 
 
@@ -106,12 +112,4 @@ def test_logarithm_of_every_binade(kernels):
         ]
     )
 
-    @cuda.jit
-    def evaluate(x, out):
-        i = cuda.grid(1)
-        if i < x.size:
-            out[i] = kernels._log_exact(x[i])
-
-    out = np.empty_like(x)
-    evaluate[2, 32](x, out)
-    _assert_same_bits(out, ref._log(x))
+    _assert_same_bits(_elementwise(kernels._log_exact, x), ref._log(x))

@@ -214,8 +214,8 @@ class SlidingWindowIHVP(Operator):
             x = as_float_array(to_numpy(x, name), name, ndim=ndim, dtype=self.dtype)
         else:  # cast, then checked again: a float64 entry may overflow float32
             xp = self._place.xp
-            x = xp.astype(float_input(x, name, ndim=ndim)[0], self._place.dtype(self.dtype))
-            x = as_float_namespace_array(x, name, xp)
+            x = float_input(x, name, ndim=ndim, finite=False)[0]
+            x = as_float_namespace_array(xp.astype(x, self._place.dtype(self.dtype)), name, xp)
         if x.shape[-1] != self.dim:
             shape = "(dim,)" if ndim == 1 else "(dim,) or (k, dim)"
             raise ValueError(

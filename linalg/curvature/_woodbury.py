@@ -112,7 +112,7 @@ class WoodburySolver(Operator):
     def _scaled(self, V: Any) -> Any:
         """``D⁻¹ V`` for ``V`` of shape ``(d,)`` or ``(d, k)``."""
         if isinstance(self._dinv, float):
-            return V * (V.dtype.type(self._dinv) if isinstance(V, np.ndarray) else self._dinv)
+            return V * self._dinv  # a Python float takes V's dtype (NumPy and device alike)
         return V * (self._dinv if V.ndim == 1 else self._dinv[:, None])
 
     def _factor(self, C: np.ndarray | None) -> None:

@@ -46,7 +46,7 @@ class _DenseEntries(SketchOperator):
             St = buffer[: b - a]
             self._fill(St, self.column_offset + a)
             out += xp.astype(place.put(St).T, dtype, copy=False) @ A[a:b, :]
-        out *= float(self._scale()) if not place.on_host else A.dtype.type(self._scale())
+        out *= float(self._scale())  # a Python float: rounded to A's dtype, as NumPy scalars were
         return out
 
 

@@ -25,7 +25,7 @@ from numba import config, cuda
 
 from linalg._core import random as ref
 
-__all__ = ["fill"]
+__all__ = ["empty", "fill", "flat_view"]
 
 _KINDS = {"uniform64": 0, "uniform32": 1, "normal": 2, "rademacher": 3}
 _TWO_M52 = 2.0**-52
@@ -110,6 +110,27 @@ def _fill_kernel(out, kind, k0, k1, s0, s1, offset):
             out[j] = _ppnd(_uniform_f64(w0, w1))
         else:
             out[j] = 1.0 - 2.0 * (w0 & ref._ONE)
+
+
+def empty(size: int, dtype: np.dtype) -> Any:
+    """A new flat numba-cuda device array."""
+    return cuda.device_array(size, dtype=dtype)
+
+
+def flat_view(out: Any) -> Any:
+    """``out`` (a numba-cuda device array, or any object with
+    ``__cuda_array_interface__``: CuPy arrays, torch CUDA tensors) as a flat numba
+    device array sharing its memory."""
+    if not cuda.devicearray.is_cuda_ndarray(out):
+        if not hasattr(out, "__cuda_array_interface__"):
+            raise TypeError(
+                "out must be a CUDA array (numba-cuda, CuPy, or with __cuda_array_interface__) "
+                f"for engine='numba-cuda', got {type(out).__name__}"
+            )
+        out = cuda.as_cuda_array(out)
+    if not out.is_c_contiguous():
+        raise TypeError("out must be C-contiguous")
+    return out.reshape(out.size)
 
 
 def fill(transform: str, out: Any, key: tuple, stream: tuple, offset: Any) -> None:

@@ -5,8 +5,10 @@ Philox4x32-10 block cipher (Salmon et al., "Parallel random numbers: as easy
 as 1, 2, 3", SC 2011) encrypts the counter ``(i_lo, i_hi, stream_lo,
 stream_hi)`` under the key ``(seed_lo, seed_hi)``, and the four 32-bit output
 words are turned into one uniform, normal or Rademacher number. A draw never
-depends on how the work is split into blocks, and the NumPy reference and the
-Numba kernels (:mod:`linalg._core._numba_random`) give the same bits.
+depends on how the work is split into blocks, and the NumPy reference, the
+Numba kernels (:mod:`linalg._core._numba_random`) and the CUDA engines
+(``cuda/random.cu`` through CuPy, :mod:`linalg._core._cupy_random`;
+numba-cuda, :mod:`linalg._core._cuda_random`) give the same bits.
 
 Bit-identity rests on doing the same IEEE operations in the same order on
 both engines. The arithmetic helpers below are therefore written once, for
@@ -28,7 +30,8 @@ __all__ = ["RandomStream", "as_random_stream"]
 
 _UINT64_LIMIT = 2**64
 _CHUNK = 2**20  # elements per block of the NumPy path
-_ENGINES = ("reference", "numba")
+_DEVICE_ENGINES = ("cupy", "numba-cuda")
+_ENGINES = ("reference", "numba", *_DEVICE_ENGINES)
 
 # Philox4x32-10; every integer lives in a uint64 holding a 32-bit value, so a
 # 32x32-bit product is exact and its high and low words are a shift and a mask.
@@ -262,6 +265,19 @@ def _fill_numba(transform: str, out: np.ndarray, key: tuple, stream: tuple, offs
 _FILLERS = {"reference": _fill_reference, "numba": _fill_numba}
 
 
+def _device_engine(engine: str) -> Any:
+    """The module of a device engine (``empty``, ``flat_view``, ``fill``), once
+    :func:`~linalg._core.engines.require_usable` has said it can run here."""
+    from linalg._core.engines import require_usable
+
+    require_usable(engine)
+    if engine == "cupy":
+        from linalg._core import _cupy_random as module
+    else:
+        from linalg._core import _cuda_random as module
+    return module
+
+
 # --- validation ------------------------------------------------------------------
 
 
@@ -290,7 +306,9 @@ def _check_dtype(dtype: Any) -> np.dtype:
 
 def _check_engine(engine: Any) -> str:
     if not isinstance(engine, str) or engine not in _ENGINES:
-        raise ValueError(f"engine must be 'reference' or 'numba', got {engine!r}")
+        raise ValueError(
+            f"engine must be 'reference', 'numba', 'cupy' or 'numba-cuda', got {engine!r}"
+        )
     return engine
 
 
@@ -317,8 +335,10 @@ class RandomStream:
     counter ``(i mod 2**32, i // 2**32, stream mod 2**32, stream // 2**32)``
     under the key ``(seed mod 2**32, seed // 2**32)``. Draws fill their array in
     C order from element ``offset`` upwards, so any block of a draw equals the
-    same block of one long draw, and the ``"reference"`` (NumPy) and
-    ``"numba"`` engines give the same bits.
+    same block of one long draw, and every engine gives the same bits: the
+    ``"reference"`` (NumPy) and ``"numba"`` engines into host memory,
+    ``"cupy"`` and ``"numba-cuda"`` on the current CUDA device (a CuPy array,
+    a numba-cuda device array; ``fill`` writes torch CUDA tensors too).
 
     Parameters
     ----------
@@ -398,13 +418,15 @@ class RandomStream:
         offset : int, default 0
             Stream index of the first element; element ``j`` (in C order) of
             the result is stream element ``offset + j``.
-        engine : {"reference", "numba"}
-            NumPy reference or Numba kernels; the results are identical.
+        engine : {"reference", "numba", "cupy", "numba-cuda"}
+            NumPy reference or Numba kernels on the host; ``"cupy"`` and
+            ``"numba-cuda"`` draw on the current CUDA device. The numbers
+            are identical on every engine.
 
         Returns
         -------
-        numpy.ndarray
-            Of ``shape`` and ``dtype``.
+        numpy.ndarray, cupy.ndarray or numba-cuda device array
+            Of ``shape`` and ``dtype``, from the engine's library.
 
         Examples
         --------
@@ -436,13 +458,15 @@ class RandomStream:
         offset : int, default 0
             Stream index of the first element; element ``j`` (in C order) of
             the result is stream element ``offset + j``.
-        engine : {"reference", "numba"}
-            NumPy reference or Numba kernels; the results are identical.
+        engine : {"reference", "numba", "cupy", "numba-cuda"}
+            NumPy reference or Numba kernels on the host; ``"cupy"`` and
+            ``"numba-cuda"`` draw on the current CUDA device. The numbers
+            are identical on every engine.
 
         Returns
         -------
-        numpy.ndarray
-            Of ``shape`` and ``dtype``.
+        numpy.ndarray, cupy.ndarray or numba-cuda device array
+            Of ``shape`` and ``dtype``, from the engine's library.
 
         Examples
         --------
@@ -473,13 +497,15 @@ class RandomStream:
         offset : int, default 0
             Stream index of the first element; element ``j`` (in C order) of
             the result is stream element ``offset + j``.
-        engine : {"reference", "numba"}
-            NumPy reference or Numba kernels; the results are identical.
+        engine : {"reference", "numba", "cupy", "numba-cuda"}
+            NumPy reference or Numba kernels on the host; ``"cupy"`` and
+            ``"numba-cuda"`` draw on the current CUDA device. The numbers
+            are identical on every engine.
 
         Returns
         -------
-        numpy.ndarray
-            Of ``shape`` and ``dtype``.
+        numpy.ndarray, cupy.ndarray or numba-cuda device array
+            Of ``shape`` and ``dtype``, from the engine's library.
 
         Examples
         --------
@@ -501,16 +527,20 @@ class RandomStream:
 
         Parameters
         ----------
-        out : numpy.ndarray
-            C-contiguous, writeable, float32 or float64.
+        out : numpy.ndarray or CUDA array
+            C-contiguous, writeable, float32 or float64: a NumPy array for the
+            host engines; for ``"cupy"`` and ``"numba-cuda"`` a CuPy array,
+            numba-cuda device array or any object with
+            ``__cuda_array_interface__`` (a torch CUDA tensor), written in
+            place without a copy.
         kind : {"uniform", "normal", "rademacher"}
         offset : int, default 0
             Stream index of ``out``'s first element (in C order).
-        engine : {"reference", "numba"}
+        engine : {"reference", "numba", "cupy", "numba-cuda"}
 
         Returns
         -------
-        numpy.ndarray
+        array
             ``out``.
 
         Examples
@@ -521,14 +551,23 @@ class RandomStream:
         >>> np.array_equal(rs.fill(buffer, "normal", offset=6), rs.normal((2, 3), offset=6))
         True
         """
-        if not isinstance(out, np.ndarray) or not out.flags.c_contiguous or not out.flags.writeable:
-            raise TypeError("out must be a writeable C-contiguous numpy.ndarray")
-        dtype = _check_dtype(out.dtype)
+        engine = _check_engine(engine)
         if kind not in ("uniform", "normal", "rademacher"):
             raise ValueError(f"kind must be 'uniform', 'normal' or 'rademacher', got {kind!r}")
+        if engine in _DEVICE_ENGINES:
+            flat = _device_engine(engine).flat_view(out)
+        elif isinstance(out, np.ndarray) and out.flags.c_contiguous and out.flags.writeable:
+            flat = out.reshape(-1)
+        else:
+            raise TypeError(
+                f"out must be a writeable C-contiguous numpy.ndarray for engine={engine!r} "
+                "(engine='cupy' or 'numba-cuda' fill CUDA arrays)"
+            )
+        dtype = _check_dtype(flat.dtype)
         if kind == "uniform":
             kind = "uniform32" if dtype == np.float32 else "uniform64"
-        return self._draw(kind, out.shape, dtype, offset, engine, out=out)
+        self._draw(kind, flat.shape, dtype, offset, engine, out=flat)
+        return out
 
     def spawn(self, n: int) -> list[RandomStream]:
         """``n`` independent child streams, the same on every call.
@@ -564,8 +603,9 @@ class RandomStream:
         dtype: np.dtype,
         offset: Any,
         engine: Any,
-        out: np.ndarray | None = None,
-    ) -> np.ndarray:
+        out: Any = None,
+    ) -> Any:
+        """Draw ``shape`` elements from ``offset`` on; into the flat ``out`` if given."""
         shape = _check_shape(shape)
         size = int(np.prod(shape, dtype=object))
         offset = check_int(offset, "offset", low=0)
@@ -573,11 +613,15 @@ class RandomStream:
             raise ValueError(
                 f"offset + size must be <= 2**64 (the stream's length), got {offset} + {size}"
             )
-        fill = _FILLERS[_check_engine(engine)]
-        flat = np.empty(size, dtype=dtype) if out is None else out.reshape(-1)
+        engine = _check_engine(engine)
+        if engine in _DEVICE_ENGINES:
+            module = _device_engine(engine)
+            fill, flat = module.fill, module.empty(size, dtype) if out is None else out
+        else:
+            fill, flat = _FILLERS[engine], np.empty(size, dtype=dtype) if out is None else out
         if size:
             fill(kind, flat, _split(self._seed), _split(self._stream), offset)
-        return flat.reshape(shape) if out is None else out
+        return flat.reshape(shape)
 
 
 def as_random_stream(rng: Any) -> RandomStream:

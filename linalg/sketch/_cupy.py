@@ -20,13 +20,13 @@ from typing import Any
 
 import numpy as np
 
+from linalg._core import _cupy_random
 from linalg._core.cuda_sources import load_module
 from linalg._core.random import RandomStream, _split
 from linalg.sketch._sparse_sketches import REFERENCE_KERNELS
 
 __all__ = ["CUPY_KERNELS", "stream_fill"]
 
-_KINDS = {"uniform64": 0, "uniform32": 1, "normal": 2, "rademacher": 3}
 _SUFFIX = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}
 _THREADS = 256
 _MAX_BLOCKS = 1 << 15
@@ -43,28 +43,9 @@ def _words(rng: RandomStream) -> tuple[np.uint32, ...]:
 
 
 def stream_fill(transform: str, out: Any, rng: RandomStream, offset: int) -> None:
-    """Write elements ``offset, offset + 1, ...`` of ``rng`` into the flat CuPy array ``out``.
-
-    Parameters
-    ----------
-    transform : {"uniform64", "uniform32", "normal", "rademacher"}
-        As in :mod:`linalg._core.random`.
-    out : cupy.ndarray
-        1-d, contiguous, float32 or float64; filled in place.
-    rng : RandomStream
-        The seed and stream.
-    offset : int
-        Stream index of ``out[0]``.
-    """
-    size = out.size
-    if not size:
-        return
-    kernel = load_module("random").get_function(f"linalg_stream_fill_{_SUFFIX[out.dtype]}")
-    kernel(
-        (_blocks(size, _THREADS),),
-        (_THREADS,),
-        (out, np.int64(size), np.int32(_KINDS[transform]), *_words(rng), np.uint64(offset)),
-    )
+    """Write elements ``offset, offset + 1, ...`` of ``rng`` into the flat CuPy array ``out``
+    (the stream's CuPy engine, :mod:`linalg._core._cupy_random`)."""
+    _cupy_random.fill(transform, out, _split(rng.seed), _split(rng.stream), offset)
 
 
 class _CupyKernels:

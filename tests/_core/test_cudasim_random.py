@@ -113,3 +113,31 @@ def test_logarithm_of_every_binade(kernels):
     )
 
     _assert_same_bits(_elementwise(kernels._log_exact, x), ref._log(x))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_public_draws_on_the_device(kernels, kind, dtype):
+    """``RandomStream.<kind>(..., engine="numba-cuda")``: a device array of the shape
+    asked for, with the reference's bits."""
+    rs = RandomStream(77, stream=5)
+    got = getattr(rs, kind)((6, 9), dtype=dtype, offset=40, engine="numba-cuda")
+    assert got.shape == (6, 9)
+    _assert_same_bits(got.copy_to_host(), getattr(rs, kind)((6, 9), dtype=dtype, offset=40))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_fill_writes_a_device_buffer_in_place(kernels, kind):
+    rs = RandomStream(3)
+    out = cuda.device_array((4, 5), dtype=np.float32)
+    assert rs.fill(out, kind, offset=9, engine="numba-cuda") is out
+    want = getattr(rs, kind)((4, 5), dtype=np.float32, offset=9)
+    _assert_same_bits(out.copy_to_host(), want)
+
+
+def test_fill_refuses_host_and_strided_buffers(kernels):
+    rs = RandomStream(3)
+    with pytest.raises(TypeError, match="out must be a CUDA array"):
+        rs.fill(np.empty(4), "normal", engine="numba-cuda")
+    with pytest.raises(TypeError, match="C-contiguous"):
+        rs.fill(cuda.device_array((4, 4))[:, ::2], "normal", engine="numba-cuda")

@@ -363,13 +363,28 @@ def test_constructor_validation(kwargs, error, name):
         ((3,), {"offset": -1}, ValueError, "offset"),
         ((3,), {"offset": 1.0}, TypeError, "offset"),
         ((3,), {"offset": 2**64 - 2}, ValueError, "offset"),
-        ((3,), {"engine": "cupy"}, ValueError, "engine"),
+        ((3,), {"engine": "CuPy"}, ValueError, "engine"),
         ((3,), {"engine": None}, ValueError, "engine"),
     ],
 )
 def test_draw_validation(kind, args, kwargs, error, name):
     with pytest.raises(error, match=name):
         draw(RandomStream(0), kind, *args, **kwargs)
+
+
+@pytest.mark.parametrize("engine", ["cupy", "numba-cuda"])
+def test_device_engines_say_why_they_cannot_run(engine, monkeypatch):
+    """Without CuPy (or a CUDA device) a device draw says why, never a raw CUDA error."""
+    import linalg
+
+    status = linalg.engines()[engine]
+    if status.usable:
+        pytest.skip(f"engine {engine!r} is usable here")
+    with pytest.raises(RuntimeError, match=f"engine '{engine}' is not usable here") as caught:
+        RandomStream(0).normal(3, engine=engine)
+    assert status.reason in str(caught.value)
+    with pytest.raises(RuntimeError, match="not usable here"):
+        RandomStream(0).fill(np.empty(3), "normal", engine=engine)
 
 
 def test_last_elements_of_the_stream_are_reachable():

@@ -9,7 +9,7 @@ import numpy as np
 
 from linalg._core.namespace import HOST, Placement, numpy_dtype
 
-__all__ = ["SVDResult", "extreme_signs", "flip_signs"]
+__all__ = ["SVDResult", "column_signs", "extreme_signs", "flip_signs"]
 
 
 @dataclass(frozen=True, repr=False)
@@ -59,17 +59,21 @@ class SVDResult:
 
 def flip_signs(U: Any, Vt: Any, place: Placement = HOST) -> tuple[Any, Any]:
     """Signs fixed as ``svd_flip``: the largest-magnitude entry of each column
-    of ``U`` (the first, on ties) is positive; ``Vt``'s rows follow. Off the
-    host, a column's sign is that of its largest-magnitude entry, found from
-    its extremes without moving ``U``."""
+    of ``U`` (the first, on ties) is positive; ``Vt``'s rows follow."""
+    signs = place.put(column_signs(U, place))
+    return U * signs, Vt * signs[:, None]
+
+
+def column_signs(U: Any, place: Placement = HOST) -> np.ndarray:
+    """``±1`` (a host array of ``U``'s dtype): the sign of the largest-magnitude
+    entry of each column of ``U``, the first on ties. Off the host it is found
+    from the column extremes without moving ``U`` (``+1`` on ties)."""
+    dtype = numpy_dtype(U.dtype)
     if not place.on_host:
         high, low = place.host(place.xp.max(U, axis=0)), place.host(place.xp.min(U, axis=0))
-        signs = place.put(extreme_signs(high, low).astype(numpy_dtype(U.dtype)))
-        return U * signs, Vt * signs[:, None]
+        return extreme_signs(high, low).astype(dtype)
     rows = np.argmax(np.abs(U), axis=0)
-    signs = np.sign(U[rows, np.arange(U.shape[1])])
-    signs[signs == 0] = 1
-    return U * signs, Vt * signs[:, None]
+    return np.where(U[rows, np.arange(U.shape[1])] < 0, -1, 1).astype(dtype)
 
 
 def extreme_signs(high: np.ndarray, low: np.ndarray) -> np.ndarray:

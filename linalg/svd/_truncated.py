@@ -8,18 +8,27 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from linalg._core.namespace import array_kind, to_caller, to_numpy
+from linalg._core.namespace import (
+    HOST,
+    ArrayKind,
+    Placement,
+    array_kind,
+    placement_of,
+    to_caller,
+    to_host,
+    to_numpy,
+)
 from linalg._core.random import RandomStream, as_random_stream
 from linalg._core.validate import (
-    as_float_array,
     check_finite,
     check_int,
     check_real,
     float_dtype,
+    float_input,
     result_dtype,
 )
 from linalg.svd._randomized import randomized_svd
-from linalg.svd._result import SVDResult
+from linalg.svd._result import SVDResult, column_signs
 from linalg.svd._update_complement import (
     Complement,
     as_dense,
@@ -56,7 +65,9 @@ class TruncatedSVD:
     Vt : array_like, shape (k, n)
         Right singular vectors, orthonormal rows. ``k <= min(m, n)``. The
         three arrays are copied; torch CPU tensors are accepted and the
-        properties then return torch tensors.
+        properties then return torch tensors. Factors on a device (CuPy,
+        torch or JAX GPU tensors, another array-API library; all three of
+        one library) keep ``U`` and ``V`` there: see Device data.
     method : {"auto", "zha_simon", "sparse", "krylov"}
         How updates are computed (see Notes). ``"auto"``: ``"sparse"`` when
         the update (``E``, ``B`` or ``C``) is a SciPy sparse matrix; else
@@ -94,7 +105,9 @@ class TruncatedSVD:
         Mismatched shapes, ``k > min(m, n)``, NaN or Inf, negative or
         increasing ``s``, non-orthonormal ``U`` or ``Vt``, a bad option.
     TypeError
-        Complex, boolean or object arrays; options of the wrong type.
+        Complex, boolean or object arrays; options of the wrong type; device
+        factors mixed with host ones (or with another device's), and later
+        updates that do not live where the factors do.
 
     Notes
     -----
@@ -132,6 +145,27 @@ class TruncatedSVD:
     ``remove_rows`` is the same for every method: QR of the kept rows of
     ``U`` (``O(m k²)``), a ``k x k`` SVD; ``V`` only rotates. ``decay``
     scales ``s``.
+
+    **Device data.** Given factors of a device library (CuPy, torch or JAX
+    GPU tensors, ``array_api_strict``...), the object computes through that
+    library's namespace, with every method and option. The tall arrays stay
+    on the device: ``U'`` and ``V'``, the updates, the complements ``Q``,
+    the products with the bases and their QR factorizations (Householder, in
+    the device library). The small ones are NumPy on the host: ``s``, the
+    ``k x k`` matrices ``K``, the Gram matrices, the coefficients ``H`` and
+    ``R`` (``(k + p) x p``), the middle matrix and its SVD, whose rotations go
+    back to the device (``(k + p) x k``). ``"sparse"`` finds the touched rows
+    as a device row mask, takes the pivoted QR of the ``p x p`` R factor of
+    a device QR of ``C[J]`` and writes the touched rows of ``U'`` or ``V'``
+    in place (arrays that cannot be written, JAX's, need another method).
+    ``"krylov"`` draws its Gaussian start on the host (``p x q``, or
+    ``n x q`` for ``update``) and sends it to the device. Each update
+    synchronizes a few times (the finiteness check of the update, the small
+    factors' round trips). Updates must be arrays of the factors' library
+    (``remove_rows`` also takes host indices); SciPy sparse updates need
+    host factors. The properties return arrays of the factors' library
+    (fresh copies: device arrays cannot be made read-only);
+    :meth:`as_linear_operator` needs host factors.
 
     References
     ----------
@@ -174,12 +208,18 @@ class TruncatedSVD:
         rng: Any = None,
     ) -> None:
         _check_options(method, reorth_tol, krylov_rank, krylov_iter)
-        self._kind = array_kind(U)
-        U = as_float_array(to_numpy(U, "U"), "U", ndim=2)
-        s = as_float_array(to_numpy(s, "s"), "s", ndim=1)
-        Vt = as_float_array(to_numpy(Vt, "Vt"), "Vt", ndim=2)
+        factors = {"U": U, "s": s, "Vt": Vt}
+        on_device = [x for x in factors.values() if array_kind(x).via_namespace]
+        self._kind = array_kind(on_device[0] if on_device else U)
+        for name, x in factors.items():
+            _refuse_mixing(x, name, self._kind, "the other factors")
+        self._place = place = placement_of(on_device[0]) if on_device else HOST
+        U = float_input(U, "U", ndim=2)[0]
+        s = float_input(s, "s", ndim=1)[0]
+        Vt = float_input(Vt, "Vt", ndim=2)[0]
         self.dtype = result_dtype(U.dtype, s.dtype, Vt.dtype)
-        _check_factors(U, s, Vt, self.dtype)
+        s = np.array(place.host(s), dtype=self.dtype)
+        _check_factors(U, s, Vt, self.dtype, place)
         self.method = method
         eps = np.finfo(self.dtype).eps
         self.reorth_tol = max(1e-10, 1e3 * eps) if reorth_tol is None else float(reorth_tol)
@@ -187,10 +227,10 @@ class TruncatedSVD:
         self.krylov_iter = krylov_iter
         self._rs = as_random_stream(rng)
         self._draws = 0
-        self._left = Side(np.array(U, dtype=self.dtype))
-        self._right = Side(np.array(Vt.T, dtype=self.dtype))
-        self._s = np.array(s, dtype=self.dtype)
-        self._cache: tuple[np.ndarray, np.ndarray] | None = None
+        self._left = Side(_owned_copy(U, self.dtype, place), place)
+        self._right = Side(_owned_copy(Vt.T, self.dtype, place), place)
+        self._s = s
+        self._cache: tuple[Any, Any] | None = None
         self.n_updates = 0
         self.n_reorth = 0
 
@@ -212,7 +252,9 @@ class TruncatedSVD:
         Parameters
         ----------
         A : array_like, sparse matrix or LinearOperator
-            The matrix, ``(m, n)``.
+            The matrix, ``(m, n)``. A dense device array (CuPy, a GPU
+            tensor, another array-API library) gives an object whose factors
+            live on its device.
         k : int
             Rank kept, ``1 <= k <= min(m, n)``.
         method, reorth_tol, krylov_rank, krylov_iter
@@ -261,43 +303,67 @@ class TruncatedSVD:
 
     @property
     def U(self) -> Any:
-        return to_caller(self._formed()[0], self._kind)
+        return self._public(self._formed()[0])
 
     @property
     def s(self) -> Any:
         s = self._s.copy()
-        return to_caller(s, self._kind)
+        return to_caller(s, self._kind) if self._place.on_host else self._place.put(s)
 
     @property
     def Vt(self) -> Any:
-        return to_caller(self._formed()[1], self._kind)
+        return self._public(self._formed()[1])
 
-    def _formed(self) -> tuple[np.ndarray, np.ndarray]:
-        """``U`` and ``Vt`` from the extended factors, in the ``svd_flip`` signs."""
+    def _public(self, X: Any) -> Any:
+        """A formed factor for the caller: on the host the read-only cached array
+        (as the caller's host type), on a device a copy (nothing makes device
+        arrays read-only)."""
+        if self._place.on_host:
+            return to_caller(X, self._kind)
+        return self._place.xp.asarray(X, copy=True)
+
+    def _formed(self) -> tuple[Any, Any]:
+        """``U`` and ``Vt`` from the extended factors, in the ``svd_flip`` signs
+        (read-only on the host)."""
         if self._cache is None:
             U, V = self._left.form(), self._right.form()
-            biggest = U[np.argmax(np.abs(U), axis=0), np.arange(U.shape[1])]
-            signs = np.where(biggest < 0, -1, 1).astype(self.dtype)
-            for X, side in ((U, self._left), (V, self._right)):
-                X *= signs
+            signs = column_signs(U, self._place)
+            U, V = (X * self._place.put(signs) for X in (U, V))
+            for side in (self._left, self._right):
                 side.flip(signs)
-                X.flags.writeable = False
+            if self._place.on_host:
+                U.flags.writeable = V.flags.writeable = False
             self._cache = (U, V.T)
         return self._cache
 
     def orthogonality_error(self) -> float:
         """``max(‖UᵀU − I‖₂, ‖VᵀV − I‖₂)`` (spectral norms) of the formed factors."""
         U, Vt = self._formed()
-        eye = np.eye(self.rank)
+        eye, host = np.eye(self.rank), self._place.host
         return max(
-            float(np.linalg.norm(U.T @ U - eye, 2)), float(np.linalg.norm(Vt @ Vt.T - eye, 2))
+            float(np.linalg.norm(host(U.T @ U) - eye, 2)),
+            float(np.linalg.norm(host(Vt @ Vt.T) - eye, 2)),
         )
 
     def as_linear_operator(self):
         """The current surrogate ``U diag(s) Vt`` as a SciPy ``LinearOperator``
-        (a snapshot: later updates do not change it)."""
+        (a snapshot: later updates do not change it).
+
+        Raises
+        ------
+        TypeError
+            The factors live on a device: a SciPy ``LinearOperator`` multiplies
+            host arrays.
+        """
         from scipy.sparse.linalg import LinearOperator
 
+        if not self._place.on_host:
+            raise TypeError(
+                f"as_linear_operator builds a SciPy LinearOperator, which multiplies host "
+                f"arrays, and these factors are {self._kind}: use U, s and Vt (or "
+                "to_result()) where they live, or move the factors to the host and build "
+                "a TruncatedSVD there"
+            )
         U, Vt = self._formed()
         s = self._s.copy()
         return LinearOperator(
@@ -332,6 +398,7 @@ class TruncatedSVD:
         ----------
         E : array_like or sparse matrix, shape (p, n)
             A dask array is computed first: its rows join ``U`` in memory.
+            Of the factors' library when they live on a device.
 
         Returns
         -------
@@ -350,6 +417,7 @@ class TruncatedSVD:
         Parameters
         ----------
         E : array_like or sparse matrix, shape (m, p)
+            Of the factors' library when they live on a device.
 
         Returns
         -------
@@ -367,6 +435,7 @@ class TruncatedSVD:
         ----------
         B : array_like or sparse matrix, shape (m, r)
         C : array_like or sparse matrix, shape (n, r)
+            Of the factors' library when they live on a device.
 
         Returns
         -------
@@ -398,7 +467,9 @@ class TruncatedSVD:
         Parameters
         ----------
         idx : int array, slice or bool mask of length m
-            The rows to delete; at least ``k`` rows must remain.
+            The rows to delete; at least ``k`` rows must remain. Host indices
+            (NumPy, a list) for any factors; an array of the factors' library
+            too when they live on a device (it is read on the host).
 
         Returns
         -------
@@ -406,9 +477,9 @@ class TruncatedSVD:
             ``self``, updated in place.
         """
         keep = self._keep_mask(idx)
-        Q, R = np.linalg.qr(self._left.form()[keep])
+        Q, R = self._left.qr(keep)
         Y, self._s, Zt = np.linalg.svd(R * self._s, full_matrices=False)
-        self._left.set_explicit(Q @ Y)
+        self._left.set_explicit(Q @ self._place.put(Y))
         self._right.rotate(Zt.T)
         self._finish("zha_simon")
         return self
@@ -428,11 +499,11 @@ class TruncatedSVD:
 
     def reorthogonalize(self) -> TruncatedSVD:
         """Restore orthonormal factors: QR of ``U`` and ``V``, SVD of ``R_U diag(s) R_Vᵀ``."""
-        Qu, Ru = np.linalg.qr(self._left.form())
-        Qv, Rv = np.linalg.qr(self._right.form())
+        Qu, Ru = self._left.qr()
+        Qv, Rv = self._right.qr()
         Y, self._s, Zt = np.linalg.svd((Ru * self._s) @ Rv.T)
-        self._left.set_explicit(Qu @ Y)
-        self._right.set_explicit(Qv @ Zt.T)
+        self._left.set_explicit(Qu @ self._place.put(Y))
+        self._right.set_explicit(Qv @ self._place.put(Zt.T))
         self._cache = None
         self.n_reorth += 1
         return self
@@ -460,9 +531,11 @@ class TruncatedSVD:
         q = min(Z.shape[1], self.krylov_rank or self.rank, side.rows - self.rank)
         if method == "zha_simon" or q == 0:
             return dense_complement(side, Z)
+        put = self._place.put
         if other is None:  # appended rows or columns: a Gaussian start, no weight
-            return krylov_complement(side, Z, self._normal((Z.shape[1], q)), None, self.krylov_iter)
-        start = other.T @ self._normal((other.shape[0], q))
+            start = put(self._normal((Z.shape[1], q)))
+            return krylov_complement(side, Z, start, None, self.krylov_iter)
+        start = other.T @ put(self._normal((other.shape[0], q)))
         weight = as_dense(other.T @ other)
         return krylov_complement(side, Z, start, weight, self.krylov_iter)
 
@@ -493,8 +566,15 @@ class TruncatedSVD:
         return "krylov" if p > KRYLOV_FACTOR * self.rank else "zha_simon"
 
     def _check_block(self, E: Any, name: str, size: int, axis: int) -> Any:
-        """A 2-D float block (dense or CSR) of the object's dtype with ``size`` on ``axis``."""
-        E = to_numpy(E, name)
+        """A 2-D float block (dense or CSR) of the object's dtype with ``size`` on
+        ``axis``, living where the factors do."""
+        _refuse_mixing(E, name, self._kind, "the factors")
+        if type(E).__module__.startswith("cupyx.scipy.sparse"):
+            raise TypeError(
+                f"{name} is a {type(E).__name__} (cupyx.scipy.sparse); updates of factors on "
+                f"a device are dense arrays: pass {name}.toarray() (method='sparse' finds "
+                "its non-zero rows itself)"
+            )
         if sp.issparse(E):
             if E.ndim != 2:
                 raise ValueError(f"{name} must be 2-D, got shape {E.shape}")
@@ -504,10 +584,11 @@ class TruncatedSVD:
                 raise ValueError(f"{name} is empty (shape {E.shape}); expected at least one entry")
             E = sp.csr_array(E).astype(self.dtype, copy=False)
         else:
-            E = as_float_array(E, name, ndim=2).astype(self.dtype, copy=False)
+            E, xp, _ = float_input(E, name, ndim=2)
+            E = xp.astype(E, self._place.dtype(self.dtype), copy=False)
         if E.shape[axis] != size:
             want = "columns" if axis == 1 else "rows"
-            raise ValueError(f"{name} must have {size} {want}, got shape {E.shape}")
+            raise ValueError(f"{name} must have {size} {want}, got shape {tuple(E.shape)}")
         return E
 
     def _keep_mask(self, idx: Any) -> np.ndarray:
@@ -516,6 +597,9 @@ class TruncatedSVD:
             remove = np.zeros(m, bool)
             remove[idx] = True
         else:
+            if array_kind(idx).via_namespace:  # indices: small, read on the host
+                _refuse_mixing(idx, "idx", self._kind, "the factors")
+                idx = to_host(idx)
             idx = np.asarray(to_numpy(idx, "idx"))
             if idx.dtype == bool:
                 if idx.shape != (m,):
@@ -547,13 +631,34 @@ def _check_options(method: Any, reorth_tol: Any, krylov_rank: Any, krylov_iter: 
     check_int(krylov_iter, "krylov_iter", low=0)
 
 
-def _check_factors(U: np.ndarray, s: np.ndarray, Vt: np.ndarray, dtype: np.dtype) -> None:
-    """Shapes, ``s`` non-negative non-increasing, orthonormality within ``√eps``."""
+def _refuse_mixing(x: Any, name: str, kind: ArrayKind, others: str) -> None:
+    """A TypeError unless ``x`` and ``others`` (of ``kind``) are both host data or
+    both arrays of one device library."""
+    got = array_kind(x)
+    if got != kind and (got.via_namespace or kind.via_namespace):
+        raise TypeError(
+            f"{name} holds {got} and {others} {kind}: convert {name} to the factors' array "
+            "type (linalg copies nothing between host and device silently)"
+        )
+
+
+def _owned_copy(X: Any, dtype: np.dtype, place: Placement) -> Any:
+    """A copy of ``X`` in ``dtype``, where it lives: the sparse updates write into it."""
+    return place.xp.asarray(X, dtype=place.dtype(dtype), copy=True)
+
+
+def _check_factors(U: Any, s: np.ndarray, Vt: Any, dtype: np.dtype, place: Placement) -> None:
+    """Shapes, ``s`` (on the host) non-negative non-increasing, orthonormality
+    within ``√eps``."""
     (m, k), n = U.shape, Vt.shape[1]
     if s.shape != (k,):
-        raise ValueError(f"s must have shape ({k},) to match U of shape {U.shape}, got {s.shape}")
+        raise ValueError(
+            f"s must have shape ({k},) to match U of shape {tuple(U.shape)}, got {s.shape}"
+        )
     if Vt.shape[0] != k:
-        raise ValueError(f"Vt must have {k} rows to match U of shape {U.shape}, got {Vt.shape}")
+        raise ValueError(
+            f"Vt must have {k} rows to match U of shape {tuple(U.shape)}, got {tuple(Vt.shape)}"
+        )
     if k > min(m, n):
         raise ValueError(f"k = {k} columns of U exceed min(m, n) = {min(m, n)}")
     if np.any(s < 0):
@@ -562,7 +667,7 @@ def _check_factors(U: np.ndarray, s: np.ndarray, Vt: np.ndarray, dtype: np.dtype
         raise ValueError("s must be non-increasing")
     tol = np.sqrt(np.finfo(dtype).eps)
     for name, X in (("U", U), ("Vt", Vt.T)):
-        error = float(np.linalg.norm(X.T @ X - np.eye(k), 2))
+        error = float(np.linalg.norm(place.host(X.T @ X) - np.eye(k), 2))
         if error > tol:
             raise ValueError(
                 f"{name} must have orthonormal {'columns' if name == 'U' else 'rows'}; "

@@ -28,6 +28,12 @@ outside it. Three ways:
 In the sparse method, directions of ``C`` with
 ``|Rᵢᵢ| ≤ max(rows, p) · eps · ‖Z‖_F`` are rounding noise and are dropped
 (``r`` may be 0), since ``R₁₁`` is inverted.
+
+Off the host (``side.place``), ``Z``, ``Q`` and every product with ``X`` stay
+on the device; ``H`` and ``R`` come to the host. The sparse method's pivoted
+QR (not in the array API) then runs on ``[R_J; Θ^½ Pᵀ H]`` with ``R_J`` the R
+factor of a device QR of ``C[J]``: the same R (up to the signs of its rows),
+since the pivots and R of a pivoted QR depend on ``W`` only through ``WᵀW``.
 """
 
 from __future__ import annotations
@@ -39,7 +45,8 @@ import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
 
-from linalg.svd._update_side import Side
+from linalg._core.namespace import Placement
+from linalg.svd._update_side import Side, thin_qr
 
 __all__ = ["Complement", "dense_complement", "krylov_complement", "sparse_complement"]
 
@@ -52,18 +59,21 @@ class Complement:
     ----------
     H : numpy.ndarray, shape (k, p)
     R : numpy.ndarray, shape (r, p)
-    Q : numpy.ndarray or None
-        ``(rows, r)`` when formed (dense and Krylov methods).
-    rows, Z_rows, R11, perm : numpy.ndarray or None
-        The sparse method's data: touched rows ``J``, ``Z[J]`` dense, the
-        leading triangle of the pivoted R factor and the pivot order.
+    Q : array or None
+        ``(rows, r)`` when formed (dense and Krylov methods), where ``X`` lives.
+    rows, Z_rows : array or None
+        The sparse method's touched rows ``J`` (host indices, or a device row
+        mask) and ``Z[J]`` dense, where ``X`` lives.
+    R11, perm : numpy.ndarray or None
+        The sparse method's leading triangle of the pivoted R factor and the
+        pivot order.
     """
 
     H: np.ndarray
     R: np.ndarray
-    Q: np.ndarray | None = None
-    rows: np.ndarray | None = None
-    Z_rows: np.ndarray | None = None
+    Q: Any = None
+    rows: Any = None
+    Z_rows: Any = None
     R11: np.ndarray | None = None
     perm: np.ndarray | None = None
 
@@ -84,12 +94,14 @@ class Complement:
         side.rotate_sparse(Y1, Y2, H=self.H, TY2=TY2, rows=self.rows, Z_rows=self.Z_rows)
 
 
-def as_dense(Z: Any) -> np.ndarray:
+def as_dense(Z: Any) -> Any:
     return Z.toarray() if sp.issparse(Z) else Z
 
 
-def frobenius(Z: Any) -> float:
-    return float(np.linalg.norm(Z.data if sp.issparse(Z) else Z))
+def frobenius(Z: Any, place: Placement) -> float:
+    if place.on_host:
+        return float(np.linalg.norm(Z.data if sp.issparse(Z) else Z))
+    return float(place.xp.linalg.vector_norm(Z))
 
 
 def _pivoted_r(M: np.ndarray, scale: float, size: int):
@@ -113,55 +125,68 @@ def dense_complement(side: Side, Z: Any) -> Complement:
     a tiny ``Rᵢᵢ``, and its weight in the new singular vectors is of the
     order ``Rᵢᵢ / s_k``, so its arbitrary ``Q`` column does no harm.
     """
+    place = side.place
     X, Zd = side.form(), as_dense(Z)
     H = X.T @ Zd
     C = Zd - X @ H
     H2 = X.T @ C
     C -= X @ H2
-    Q, R = np.linalg.qr(C)
-    return Complement(H + H2, R, Q=Q)
+    Q, R = thin_qr(C, place)
+    return Complement(place.host(H + H2), R, Q=Q)
 
 
-def _touched_rows(Z: Any) -> tuple[np.ndarray, np.ndarray]:
-    """The rows ``J`` where ``Z`` has non-zeros, and ``Z[J]`` as a dense array."""
+def _touched_rows(Z: Any, place: Placement) -> tuple[Any, Any]:
+    """The rows ``J`` where ``Z`` has non-zeros (indices on the host, a mask on a
+    device), and ``Z[J]`` as a dense array."""
     if sp.issparse(Z):
         Z = sp.csr_array(Z)
         rows = np.flatnonzero(np.diff(Z.indptr))
         return rows, Z[rows].toarray()
-    rows = np.flatnonzero(np.any(Z != 0, axis=1))
+    touched = place.xp.any(Z != 0, axis=1)
+    rows = np.flatnonzero(touched) if place.on_host else touched
     return rows, Z[rows]
+
+
+def _host_triangle(C: Any, place: Placement) -> np.ndarray:
+    """``C`` on the host, or the R factor of its QR when it is a tall device block:
+    either has the R factor of ``C`` in a pivoted QR."""
+    if place.on_host or C.shape[0] <= C.shape[1]:
+        return place.host(C)
+    return thin_qr(C, place)[1]
 
 
 def sparse_complement(side: Side, Z: Any) -> Complement:
     """The exact complement without forming ``Q`` (see the module notes)."""
-    rows, Z_rows = _touched_rows(Z)
-    X_rows = side.basis[rows] @ side.K
-    H = X_rows.T @ Z_rows
-    rest = side.K.T @ side.gram() @ side.K - X_rows.T @ X_rows  # X[J̄]ᵀX[J̄]
+    place = side.place
+    rows, Z_rows = _touched_rows(Z, place)
+    X_rows = side.basis[rows] @ place.put(side.K)
+    H = place.host(X_rows.T @ Z_rows)
+    rest = side.K.T @ side.gram() @ side.K - place.host(X_rows.T @ X_rows)  # X[J̄]ᵀX[J̄]
     theta, P = np.linalg.eigh((rest + rest.T) / 2)
-    W = np.vstack([Z_rows - X_rows @ H, np.sqrt(np.clip(theta, 0, None))[:, None] * (P.T @ H)])
-    R, R11, perm = _pivoted_r(W, frobenius(Z), max(side.rows, Z_rows.shape[1]))
+    C_rows = _host_triangle(Z_rows - X_rows @ place.put(H), place)
+    W = np.vstack([C_rows, np.sqrt(np.clip(theta, 0, None))[:, None] * (P.T @ H)])
+    R, R11, perm = _pivoted_r(W, frobenius(Z, place), max(side.rows, Z_rows.shape[1]))
     return Complement(H, R, rows=rows, Z_rows=Z_rows, R11=R11, perm=perm)
 
 
-def krylov_complement(
-    side: Side, Z: Any, start: np.ndarray, weight: np.ndarray | None, n_iter: int
-) -> Complement:
+def krylov_complement(side: Side, Z: Any, start: Any, weight: Any, n_iter: int) -> Complement:
     """An approximate complement by randomized subspace iteration on ``C W Cᵀ``.
 
     ``C = Z − X H``; ``Q`` is an orthonormal basis of ``(C W Cᵀ)^n_iter C S``
     (``W = I`` when ``weight`` is None, ``S = start``, ``p x q``), each block
     projected off ``X`` and orthonormalized, twice. ``R = QᵀZ``
     (Rayleigh–Ritz), so the update is exact when ``C W^½`` has rank ``≤ q``.
+    ``start`` and ``weight`` live where ``X`` does.
     """
+    place = side.place
     X = side.form()
-    H = np.asarray((Z.T @ X).T)
+    H = (Z.T @ X).T
 
     def orthonormal_complement(Y):
         # projected and orthonormalized twice: the columns QR makes out of
         # rounding noise (when C has rank < q) must end up ⟂ X as well
         for _ in range(2):
-            Y = np.linalg.qr(Y - X @ (X.T @ Y))[0]
+            Y = place.xp.linalg.qr(Y - X @ (X.T @ Y))[0]
         return Y
 
     Q = orthonormal_complement(Z @ start - X @ (H @ start))
@@ -169,4 +194,4 @@ def krylov_complement(
         CtQ = Z.T @ Q - H.T @ (X.T @ Q)
         S = CtQ if weight is None else weight @ CtQ
         Q = orthonormal_complement(Z @ S - X @ (H @ S))
-    return Complement(H, np.asarray((Z.T @ Q).T), Q=Q)
+    return Complement(place.host(H), place.host((Z.T @ Q).T), Q=Q)

@@ -15,13 +15,21 @@ kron
 solvers
     Krylov solvers (cg with many right-hand sides, minres, gmres, lsqr) and
     preconditioners (jacobi, ichol).
-sketch, svd, ot (import them as ``linalg.sketch``, ...)
-    Sketch operators, leverage scores, Nyström, sketched least squares;
-    randomized SVD and truncated-SVD updates; entropic optimal transport
-    (log-domain Sinkhorn, Sinkhorn–Newton, Sinkhorn–Newton-Sparse).
+sketch
+    Sketch operators, leverage scores, Nyström, sketched least squares.
+svd
+    Randomized SVD and truncated-SVD updates.
+ot
+    Entropic optimal transport (log-domain Sinkhorn, Sinkhorn–Newton,
+    Sinkhorn–Newton-Sparse).
+
+A family is imported on first use (``linalg.ot`` or ``from linalg import
+ot``), so ``import linalg`` itself loads NumPy and little else.
 """
 
-from linalg import curvature, kron, solvers
+import importlib
+from typing import Any
+
 from linalg._core.config import config_context, get_config
 from linalg._core.engines import engines
 from linalg._core.results import ConvergenceWarning, EstimateResult, LinAlgError, SolveResult
@@ -38,5 +46,21 @@ __all__ = [
     "engines",
     "get_config",
     "kron",
+    "ot",
+    "sketch",
     "solvers",
+    "svd",
 ]
+
+_FAMILIES = ("curvature", "kron", "ot", "sketch", "solvers", "svd")
+
+
+def __getattr__(name: str) -> Any:
+    """Import a family on first use (PEP 562)."""
+    if name in _FAMILIES:
+        return importlib.import_module(f"linalg.{name}")
+    raise AttributeError(f"module 'linalg' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_FAMILIES})

@@ -1,4 +1,4 @@
-// Entropic OT (linalg/ot/_dual.py's "ot.kernels") on the GPU. Three kernels, each
+// Entropic OT (linalg/ot/_dual.py's "ot.kernels") on the GPU. Four kernels, each
 // in float32 and float64:
 //
 // 1. linalg_ot_lse_{f32,f64}: out[k, i] = log sum_j exp(x[k, j] - K[k, i, j]) for
@@ -19,6 +19,14 @@
 //    increasing column order: the row is read in chunks of blockDim.x entries,
 //    each chunk's keep flags are scanned in shared memory to give every kept
 //    entry its slot.
+// 4. linalg_ot_kth_{f32,f64}: theta[i] = the k-th largest entry of row i of P (the
+//    top-k threshold of SNS), without sorting: for entries >= 0 the order of the
+//    values is the order of their bit patterns as unsigned integers, so the k-th
+//    largest is the largest pattern t with #{j : P[i, j] >= t} >= k, built bit by
+//    bit from the top (below the sign bit): a bit is kept when the row still has k
+//    entries >= the pattern with it set. One counting pass over the row per bit,
+//    31 (float) or 63 (double), each a block reduction as in ot_count; patterns
+//    above +inf are NaN, which no entry reaches. Needs P >= 0 and 1 <= k <= m.
 //
 // Launch: blockDim.x a power of two, blockDim.x * blockDim.y <= LINALG_OT_THREADS,
 // grid-stride over the rows (every thread of a block runs the same number of
@@ -107,29 +115,38 @@ __device__ __forceinline__ void ot_lse(const T* K, bool shared, const T* x, cons
     }
 }
 
+// The number of entries of the row Pi (m entries; null for a block's padding row) that are
+// >= bound, summed over the row's blockDim.x lanes in partial: every lane returns it.
+template <typename T>
+__device__ __forceinline__ long long ot_row_count(const T* Pi, long long m, T bound,
+                                                  long long* partial) {
+    const unsigned lane = threadIdx.x, slot = threadIdx.y * blockDim.x + threadIdx.x;
+    long long kept = 0;
+    if (Pi)
+        for (long long j = lane; j < m; j += blockDim.x) kept += (Pi[j] >= bound);
+    partial[slot] = kept;
+    __syncthreads();
+    for (unsigned half = blockDim.x / 2; half > 0; half /= 2) {
+        if (lane < half) partial[slot] += partial[slot + half];
+        __syncthreads();
+    }
+    kept = partial[slot - lane];
+    __syncthreads();  // partial is free again
+    return kept;
+}
+
 // counts[i] = the number of j with P[i, j] >= theta[i]; one row per blockDim.x lanes.
 template <typename T>
 __device__ __forceinline__ void ot_count(const T* P, long long n, long long m, const T* theta,
                                          long long* counts) {
     __shared__ long long partial[LINALG_OT_THREADS];
-    const unsigned lane = threadIdx.x, slot = threadIdx.y * blockDim.x + threadIdx.x;
     const long long stride = (long long)gridDim.x * blockDim.y;
     for (long long first = (long long)blockIdx.x * blockDim.y; first < n; first += stride) {
         const long long i = first + threadIdx.y;
-        long long kept = 0;
-        if (i < n) {
-            const T* Pi = P + i * m;
-            const T bound = theta[i];
-            for (long long j = lane; j < m; j += blockDim.x) kept += (Pi[j] >= bound);
-        }
-        partial[slot] = kept;
-        __syncthreads();
-        for (unsigned half = blockDim.x / 2; half > 0; half /= 2) {
-            if (lane < half) partial[slot] += partial[slot + half];
-            __syncthreads();
-        }
-        if (lane == 0 && i < n) counts[i] = partial[slot];
-        __syncthreads();
+        const bool live = i < n;
+        const long long kept =
+            ot_row_count(live ? P + i * m : nullptr, m, live ? theta[i] : (T)0, partial);
+        if (threadIdx.x == 0 && live) counts[i] = kept;
     }
 }
 
@@ -170,6 +187,41 @@ __device__ __forceinline__ void ot_fill(const T* P, long long n, long long m, co
     }
 }
 
+// The unsigned integer with the bits of a T, and the T with given bits.
+template <typename T>
+struct OtBits;
+template <>
+struct OtBits<float> {
+    typedef unsigned int U;
+};
+template <>
+struct OtBits<double> {
+    typedef unsigned long long U;
+};
+__device__ __forceinline__ float ot_from_bits(unsigned int b) { return __int_as_float((int)b); }
+__device__ __forceinline__ double ot_from_bits(unsigned long long b) {
+    return __longlong_as_double((long long)b);
+}
+
+// theta[i] = the k-th largest of the (non-negative) entries of row i.
+template <typename T>
+__device__ __forceinline__ void ot_kth(const T* P, long long n, long long m, long long k,
+                                       T* theta) {
+    typedef typename OtBits<T>::U U;
+    __shared__ long long partial[LINALG_OT_THREADS];
+    const long long stride = (long long)gridDim.x * blockDim.y;
+    for (long long first = (long long)blockIdx.x * blockDim.y; first < n; first += stride) {
+        const long long i = first + threadIdx.y;
+        const T* Pi = i < n ? P + i * m : nullptr;
+        U prefix = 0;
+        for (int bit = (int)(8 * sizeof(T)) - 2; bit >= 0; --bit) {
+            const U candidate = prefix | ((U)1 << bit);
+            if (ot_row_count(Pi, m, ot_from_bits(candidate), partial) >= k) prefix = candidate;
+        }
+        if (threadIdx.x == 0 && Pi) theta[i] = ot_from_bits(prefix);
+    }
+}
+
 #define LINALG_OT_KERNELS(T, SUFFIX)                                                             \
     extern "C" __global__ void linalg_ot_lse_##SUFFIX(const T* K, int shared, const T* x,         \
                                                       const long long* ks, long long nks,         \
@@ -184,6 +236,10 @@ __device__ __forceinline__ void ot_fill(const T* P, long long n, long long m, co
                                                        const T* theta, const long long* indptr,   \
                                                        long long* indices, T* data) {             \
         ot_fill(P, n, m, theta, indptr, indices, data);                                          \
+    }                                                                                            \
+    extern "C" __global__ void linalg_ot_kth_##SUFFIX(const T* P, long long n, long long m,        \
+                                                      long long k, T* theta) {                    \
+        ot_kth(P, n, m, k, theta);                                                               \
     }
 
 LINALG_OT_KERNELS(float, f32)

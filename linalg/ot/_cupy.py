@@ -2,7 +2,9 @@
 
 :data:`CUPY_KERNELS` has the interface of
 :data:`linalg.ot._dual.REFERENCE_KERNELS` (``lse``, ``plan``, ``sparsify``)
-for CuPy arrays. ``lse`` is one fused pass over the cost per row (an online
+for CuPy arrays, and ``kth_largest``: the per-row top-``k`` threshold of
+:func:`~linalg.ot.sinkhorn_newton_sparse` on CuPy data, a selection by bits
+where other device data sort every row. ``lse`` is one fused pass over the cost per row (an online
 maximum and sum of exponentials in registers, merged across the block);
 ``sparsify`` counts the kept entries of each row, scans the counts with
 CuPy, then fills the CSR arrays in column order; ``plan`` is CuPy's
@@ -121,6 +123,26 @@ class _CupyKernels:
                 grid, block, (P, np.int64(n), np.int64(m), theta, indptr, indices, data)
             )
         return indptr, indices, data
+
+    @staticmethod
+    def kth_largest(P: Any, k: int) -> Any:
+        """``theta[i]`` = the ``k``-th largest entry of row ``i`` of ``P`` (``P >= 0``).
+
+        The top-``k`` threshold of the device SNS without a sort: one counting
+        pass over each row per bit of the dtype below the sign (31 or 63), no
+        memory beyond ``theta`` (a sort needs a sorted copy of ``P``).
+        """
+        import cupy
+
+        n, m = P.shape
+        if not 1 <= k <= m:
+            raise ValueError(f"k must be in [1, {m}] for rows of {m} entries, got {k}")
+        P = cupy.ascontiguousarray(P)
+        theta = cupy.empty(n, dtype=P.dtype)
+        if n:
+            grid, block = launch_shape(n, m)
+            _kernel("kth", P.dtype)(grid, block, (P, np.int64(n), np.int64(m), np.int64(k), theta))
+        return theta
 
 
 CUPY_KERNELS = _CupyKernels()

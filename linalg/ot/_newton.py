@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
 from linalg._core.validate import check_int
 from linalg.ot._newton_core import NewtonRun
+from linalg.ot._newton_device import DeviceNewtonRun, restrict_on_device, spread
 from linalg.ot._options import check_common, initial_potentials, make_result
 from linalg.ot._problem import Problem, expand, prepare_problem, restrict_to_support
 from linalg.ot._result import OTResult
 from linalg.ot._sinkhorn import LogSinkhorn
+from linalg.ot._sinkhorn_device import DeviceSinkhorn
 
 __all__ = ["sinkhorn_newton"]
 
@@ -31,22 +34,38 @@ def solve_newton(
     offdiagonal: Any,
     on_failure: Any,
     info: dict[str, Any],
+    engine: str | None = None,
 ) -> OTResult:
     """Shared driver: restrict to the support, warm up, run Newton, expand, assemble.
 
     ``warmup(sinkhorn) -> (iterations, record)`` runs the Sinkhorn phase and
-    ``maxiter`` bounds Sinkhorn iterations plus Newton steps.
+    ``maxiter`` bounds Sinkhorn iterations plus Newton steps. Device problems
+    (``impl`` is None there) run :class:`DeviceSinkhorn` and
+    :class:`DeviceNewtonRun` with the ``engine`` the caller named.
     """
-    reduced, rows, cols = restrict_to_support(problem)
     u, v = initial_potentials(problem, init)
-    sk = LogSinkhorn(impl.load(), reduced, u[:, rows].copy(), v[:, cols].copy())
+    if problem.on_device:
+        xp = problem.xp
+        reduced, rows, cols = restrict_on_device(problem)
+        if rows is not None:
+            u, v = xp.take(u, rows, axis=1), xp.take(v, cols, axis=1)
+        sk = DeviceSinkhorn(reduced, u, v, engine)
+        run_class, engine = DeviceNewtonRun, sk.engine
+    else:
+        reduced, rows, cols = restrict_to_support(problem)
+        sk = LogSinkhorn(impl.load(), reduced, u[:, rows].copy(), v[:, cols].copy())
+        run_class, engine = NewtonRun, impl.engine
     warm_iterations, warm_record = warmup(sk)
     cg_limit = reduced.b.shape[1] if cg_maxiter is None else cg_maxiter
-    newton = NewtonRun(sk, offdiagonal, on_failure, cg_maxiter=cg_limit, check_every=check_every)
+    newton = run_class(sk, offdiagonal, on_failure, cg_maxiter=cg_limit, check_every=check_every)
     newton.run(tol=tol, budget=maxiter - warm_iterations)
     history = newton.history_arrays() | warm_record
-    u_full = expand(sk.u[0], rows, problem.a.shape[1])
-    v_full = expand(sk.v[0], cols, problem.b.shape[1])
+    if problem.on_device:
+        u_full = spread(xp, sk.u, None if rows is None else problem.a[0, :] > 0)
+        v_full = spread(xp, sk.v, None if cols is None else problem.b[0, :] > 0)
+    else:
+        u_full = expand(sk.u[0], rows, problem.a.shape[1])
+        v_full = expand(sk.v[0], cols, problem.b.shape[1])
     return make_result(
         problem,
         u_full,
@@ -56,7 +75,7 @@ def solve_newton(
         n_iter=np.array([warm_iterations + newton.n_sinkhorn]),
         n_newton=newton.n_newton,
         history=history,
-        info={"engine": impl.engine, "fallbacks": newton.failures, **info},
+        info={"engine": engine, "fallbacks": newton.failures, **info},
         warn=warn,
         solver=solver,
     )
@@ -106,11 +125,22 @@ def sinkhorn_newton(
     cg_maxiter : int, optional
         CG iterations per Newton system (default ``m``).
     check_every : int
-        Sinkhorn iterations run when a Newton step fails.
+        Sinkhorn iterations run when a Newton step fails; on device data
+        also the CG iterations between two of its convergence tests.
     warn : bool
         Emit :class:`linalg.ConvergenceWarning` if not converged.
-    engine : {"auto", "reference", "numba"}, optional
-        Engine for the plan and log-sum-exp passes.
+    engine : {"auto", "reference", "numba", "cupy"}, optional
+        Engine for the plan and log-sum-exp passes. CuPy arrays, GPU tensors
+        and arrays of other array-API libraries are solved on their device:
+        the Sinkhorn iterations are :func:`sinkhorn`'s device ones ("cupy":
+        the fused passes of ``cuda/ot.cu``, "auto" for CuPy arrays; or
+        "reference"), and the plan, its marginals, the Newton system (CG on
+        the Schur complement, two products with the dense plan per
+        iteration) and the line search stay on the device in the data's own
+        namespace. The host reads a few scalars per Newton step: the error
+        and dual once, the CG residuals every ``check_every`` iterations,
+        the line search once per trial step. Results are in the caller's
+        array type.
 
     Returns
     -------
@@ -157,7 +187,7 @@ def sinkhorn_newton(
     >>> res.converged, bool(np.all(np.diff(res.history["dual"]) >= 0))
     (True, True)
     """
-    problem = prepare_problem(a, b, C, reg, normalize=normalize, batched=False)
+    problem = prepare_problem(a, b, C, reg, normalize=normalize, batched=False, anywhere=True)
     tol, impl = check_common(
         problem, tol=tol, maxiter=maxiter, check_every=check_every, warn=warn, engine=engine
     )
@@ -178,7 +208,8 @@ def sinkhorn_newton(
         warn=warn,
         solver="sinkhorn_newton",
         warmup=one_sinkhorn_iteration,
-        offdiagonal=lambda P, r: P,
+        offdiagonal=(lambda P, r: (P, math.prod(P.shape))) if problem.on_device else lambda P, r: P,
         on_failure=lambda reason: None,
         info={},
+        engine=engine,
     )

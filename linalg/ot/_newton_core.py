@@ -102,7 +102,7 @@ class NewtonRun:
         self.sk = sinkhorn
         self.offdiagonal, self.on_failure = offdiagonal, on_failure
         self.cg_maxiter, self.check_every = cg_maxiter, check_every
-        self.a, self.b = sinkhorn.problem.a[0], sinkhorn.problem.b[0]
+        self.a, self.b = sinkhorn.problem.a[0, :], sinkhorn.problem.b[0, :]
         self.n_newton = 0
         self.n_sinkhorn = 0
         self.failures: list[dict[str, Any]] = []
@@ -147,7 +147,7 @@ class NewtonRun:
         du = w * (ga - B @ dv)
         return du, dv, iterations
 
-    def line_search(self, point: Point, du: np.ndarray, dv: np.ndarray) -> float | None:
+    def line_search(self, point: Point, du: Any, dv: Any) -> float | None:
         """Armijo backtracking on the dual; the step, or None if none increases it enough.
 
         The increase ``D(x + t d) − D(x)`` is evaluated as
@@ -155,20 +155,29 @@ class NewtonRun:
         difference of the two duals without their cancellation, so the test
         stays meaningful at marginal errors near rounding.
         """
-        slope = float(np.dot(self.a - point.r, du) + np.dot(self.b - point.c, dv))
+        slope, linear = self.slopes(point, du, dv)
         if not slope > 0.0:
             return None
-        linear = float(np.dot(self.a, du) + np.dot(self.b, dv))
         step = 1.0
         while step >= MIN_STEP:
-            with np.errstate(over="ignore", invalid="ignore"):
-                E = np.expm1(step * (du[:, None] + dv[None, :]))
-                E *= point.P
-                gain = step * linear - float(E.sum())
-            if gain >= ARMIJO * step * slope:
+            if self.gain(point, du, dv, step, linear) >= ARMIJO * step * slope:
                 return step
             step *= SHRINK
         return None
+
+    def slopes(self, point: Point, du: np.ndarray, dv: np.ndarray) -> tuple[float, float]:
+        """The dual's first-order increase along ``(du, dv)`` and ``⟨a, du⟩ + ⟨b, dv⟩``."""
+        slope = float(np.dot(self.a - point.r, du) + np.dot(self.b - point.c, dv))
+        return slope, float(np.dot(self.a, du) + np.dot(self.b, dv))
+
+    def gain(
+        self, point: Point, du: np.ndarray, dv: np.ndarray, step: float, linear: float
+    ) -> float:
+        """``(D(x + t d) − D(x)) / ε`` at ``t = step`` (NaN where it overflows)."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            E = np.expm1(step * (du[:, None] + dv[None, :]))
+            E *= point.P
+            return step * linear - float(E.sum())
 
     def _fall_back(self, reason: str, remaining: int) -> Point:
         self.failures.append({"newton_step": self.n_newton, "reason": reason})
@@ -182,15 +191,28 @@ class NewtonRun:
         self.n_sinkhorn += int(out["n_iter"][0])
         return self.evaluate()
 
+    def offdiagonal_block(self, point: Point) -> tuple[Any, int]:
+        """The matrix standing for ``P`` in the Hessian, and how many entries it keeps."""
+        B = self.offdiagonal(point.P, point.r)
+        return B, int(B.nnz) if hasattr(B, "nnz") else B.size
+
+    def underflowed(self, point: Point) -> bool:
+        """Whether a row or column of the plan has no mass left (no Newton system)."""
+        return not ((point.r > 0).all() and (point.c > 0).all())
+
+    def advance(self, step: float, du: Any, dv: Any) -> None:
+        """Move the potentials by ``step`` along ``(du, dv)``."""
+        self.sk.u[0] += self.sk.u.dtype.type(step) * du
+        self.sk.v[0] += self.sk.v.dtype.type(step) * dv
+
     def run(self, *, tol: float, budget: int) -> Point:
         """Newton steps until the marginal error is ``<= tol`` or the Newton steps and
         Sinkhorn iterations of this run reach ``budget``."""
         point = self.evaluate()
         self._record(point, 0.0, 0, 0)
         while point.error > tol and (remaining := budget - self.n_newton - self.n_sinkhorn) > 0:
-            B = self.offdiagonal(point.P, point.r)
-            nnz = int(B.nnz) if hasattr(B, "nnz") else B.size
-            if not ((point.r > 0).all() and (point.c > 0).all()):
+            B, nnz = self.offdiagonal_block(point)
+            if self.underflowed(point):
                 point = self._fall_back("a row or column of the plan underflowed", remaining)
                 continue
             try:
@@ -202,8 +224,7 @@ class NewtonRun:
             if step is None:
                 point = self._fall_back("the line search found no increase of the dual", remaining)
                 continue
-            self.sk.u[0] += self.sk.u.dtype.type(step) * du
-            self.sk.v[0] += self.sk.v.dtype.type(step) * dv
+            self.advance(step, du, dv)
             self.n_newton += 1
             point = self.evaluate()
             self._record(point, step, iterations, nnz)

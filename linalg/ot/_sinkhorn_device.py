@@ -15,6 +15,7 @@ same number of iterations.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -70,9 +71,19 @@ class DeviceSinkhorn:
         return to_host(error)
 
     def run(
-        self, members: np.ndarray, *, tol: float, maxiter: int, check_every: int
+        self,
+        members: np.ndarray,
+        *,
+        tol: float,
+        maxiter: int,
+        check_every: int,
+        stop: Callable[[int, float], bool] | None = None,
     ) -> dict[str, np.ndarray]:
-        """Iterate the ``members`` until each one's error is ``<= tol`` or ``maxiter``."""
+        """Iterate the ``members`` until each one's error is ``<= tol`` or ``maxiter``.
+
+        ``stop(iteration, error)``, for a single member, is asked at each check
+        and ends the run when it returns True (as in ``LogSinkhorn.run``).
+        """
         xp = self.xp
         size = self.u.shape[0]
         running = np.zeros(size, dtype=bool)
@@ -92,8 +103,9 @@ class DeviceSinkhorn:
                 checks.append(iteration)
                 errors.append(error.copy())
                 seconds.append(self.elapsed())
+                halt = stop is not None and stop(iteration, float(measured[0]))
                 running &= ~(measured <= tol)
-                if not running.any():
+                if halt or not running.any():
                     break
                 active = xp.asarray(running, device=device_of(self.u))[:, None]
             self.v = xp.where(active, self.logb - cols, self.v)

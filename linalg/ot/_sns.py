@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
+from linalg._core.engines import select
+from linalg._core.namespace import to_host
 from linalg._core.validate import check_int
 from linalg.ot._newton import solve_newton
+from linalg.ot._newton_device import device_plan
 from linalg.ot._options import check_common
-from linalg.ot._problem import prepare_problem
+from linalg.ot._problem import Problem, prepare_problem
 from linalg.ot._result import OTResult
 from linalg.ot._sinkhorn import LogSinkhorn
 
@@ -51,16 +55,24 @@ class RowSparsifier:
     def describe(self) -> str:
         return f"top-{self.k} per row" if self.k is not None else f"row mass budget {self.mass:g}"
 
-    def thresholds(self, P: np.ndarray, r: np.ndarray) -> np.ndarray:
+    def thresholds(self, P: Any, r: Any) -> Any:
         m = P.shape[1]
         if self.k is None:
             return (self.mass / m) * r
-        k = min(self.k, m)
+        return self._kth_largest(P, min(self.k, m))
+
+    @staticmethod
+    def _kth_largest(P: np.ndarray, k: int) -> np.ndarray:
+        m = P.shape[1]
         return np.partition(P, m - k, axis=1)[:, m - k]
 
     def __call__(self, P: np.ndarray, r: np.ndarray) -> sp.csr_array:
         indptr, indices, data = self.kernels.sparsify(P, self.thresholds(P, r))
         return sp.csr_array((data, indices, indptr), shape=P.shape)
+
+    def kept(self, P: np.ndarray) -> int:
+        """How many entries of the plan ``P`` the Hessian would keep."""
+        return int(self(P, P.sum(axis=1)).nnz)
 
     def densify(self, reason: str) -> None:
         if self.k is None:
@@ -69,17 +81,57 @@ class RowSparsifier:
             self.k *= 2
 
 
+class DeviceRowSparsifier(RowSparsifier):
+    """:class:`RowSparsifier` for a plan on the device, in the data's namespace ``xp``.
+
+    Sparse matrices are not in the array API standard, so the sparsified plan
+    is the dense plan with its dropped entries set to zero, ``P ⊙ [P >= θ]``:
+    ``n m`` entries of memory (a second dense plan beside ``P``) and ``O(n m)``
+    per Hessian product, where a CSR matrix would take ``O(nnz)`` of each. It
+    keeps exactly the entries the host's CSR keeps, so the Newton steps are
+    the host's; it saves no work over the dense Newton solver. The top-``k``
+    threshold is ``kth_largest(P, k)`` where given (the CuPy engine's
+    selection kernel), else read from a sort of each row (``xp.sort``: a
+    sorted copy of ``P``, ``O(m log m)`` per row); the mass budget needs
+    neither. Calling it returns the masked plan and the number of kept
+    entries (one host read).
+    """
+
+    def __init__(
+        self, xp: Any, sparsity: Any, kth_largest: Callable[[Any, int], Any] | None = None
+    ) -> None:
+        super().__init__(None, sparsity)
+        self.xp, self.kth_largest = xp, kth_largest
+
+    def _kth_largest(self, P: Any, k: int) -> Any:
+        if self.kth_largest is not None:
+            return self.kth_largest(P, k)
+        return self.xp.sort(P, axis=1)[:, P.shape[1] - k]
+
+    def __call__(self, P: Any, r: Any) -> tuple[Any, int]:
+        xp = self.xp
+        keep = self.thresholds(P, r)[:, None] <= P
+        kept = int(to_host(xp.sum(xp.astype(keep, xp.int64))))
+        return xp.where(keep, P, xp.zeros_like(P)), kept
+
+    def kept(self, P: Any) -> int:
+        return self(P, self.xp.sum(P, axis=1))[1]
+
+
 class AutoSwitch:
     """Decides, at each Sinkhorn check, whether to switch to Newton steps.
 
     Sinkhorn goes on while its observed linear rate predicts convergence
     within ``HORIZON`` iterations (there Newton steps would be wasted);
-    otherwise the switch happens once the plan is approximately sparse: the
-    entries the sparsifier keeps are at most ``MAX_DENSITY`` of the plan.
+    otherwise the switch happens once the plan (``plan()``, at the current
+    potentials) is approximately sparse: the entries the sparsifier keeps are
+    at most ``MAX_DENSITY`` of the plan.
     """
 
-    def __init__(self, sk: LogSinkhorn, sparsifier: RowSparsifier, tol: float, every: int):
-        self.sk, self.sparsifier, self.tol, self.every = sk, sparsifier, tol, every
+    def __init__(
+        self, plan: Callable[[], Any], sparsifier: RowSparsifier, tol: float, every: int
+    ) -> None:
+        self.plan, self.sparsifier, self.tol, self.every = plan, sparsifier, tol, every
         self.previous = math.inf
 
     def __call__(self, iteration: int, error: float) -> bool:
@@ -89,10 +141,8 @@ class AutoSwitch:
         rate = (error / previous) ** (1.0 / self.every) if previous > 0 else 0.0
         if 0.0 < rate < 1.0 and math.log(self.tol / error) / math.log(rate) <= HORIZON:
             return False
-        sk = self.sk
-        P = sk.kernels.plan(sk.K[0], sk.u[0], sk.v[0])
-        kept = self.sparsifier(P, P.sum(axis=1)).nnz
-        return kept <= MAX_DENSITY * P.size
+        P = self.plan()
+        return self.sparsifier.kept(P) <= MAX_DENSITY * math.prod(P.shape)
 
 
 def sinkhorn_newton_sparse(
@@ -152,11 +202,20 @@ def sinkhorn_newton_sparse(
         CG iterations per Newton system (default ``m``).
     check_every : int
         Sinkhorn checks (and switch decisions) every this many iterations;
-        also the Sinkhorn iterations run when a Newton step fails.
+        also the Sinkhorn iterations run when a Newton step fails, and on
+        device data the CG iterations between two of its convergence tests.
     warn : bool
         Emit :class:`linalg.ConvergenceWarning` if not converged.
-    engine : {"auto", "reference", "numba"}, optional
-        Engine for the log-sum-exp, plan and sparsification passes.
+    engine : {"auto", "reference", "numba", "cupy"}, optional
+        Engine for the log-sum-exp, plan and sparsification passes. CuPy
+        arrays, GPU tensors and arrays of other array-API libraries are
+        solved on their device, as by :func:`sinkhorn_newton`. Sparse
+        matrices are not in the array API standard: there the sparsified
+        plan is the dense plan with the dropped entries set to zero (the
+        same entries as on the host, but ``n m`` memory and ``O(n m)`` work
+        per product instead of ``O(nnz)``); the top-``k`` thresholds come
+        from the CuPy engine's selection kernel for CuPy arrays ("auto" or
+        "cupy"), else from a sort of each row.
 
     Returns
     -------
@@ -204,7 +263,7 @@ def sinkhorn_newton_sparse(
     >>> res.converged, res.n_newton > 0
     (True, True)
     """
-    problem = prepare_problem(a, b, C, reg, normalize=normalize, batched=False)
+    problem = prepare_problem(a, b, C, reg, normalize=normalize, batched=False, anywhere=True)
     tol, impl = check_common(
         problem, tol=tol, maxiter=maxiter, check_every=check_every, warn=warn, engine=engine
     )
@@ -213,11 +272,14 @@ def sinkhorn_newton_sparse(
         if isinstance(warmup, str):
             raise ValueError(f"warmup must be 'auto' or an int, got {warmup!r}")
         check_int(warmup, "warmup", low=0)
-    sparsifier = RowSparsifier(impl.load(), sparsity)
+    if problem.on_device:
+        sparsifier = DeviceRowSparsifier(problem.xp, sparsity, _selection_kernel(problem, engine))
+    else:
+        sparsifier = RowSparsifier(impl.load(), sparsity)
     start = sparsifier.describe()
     switch: dict[str, int] = {}
 
-    def warm_up(sk: LogSinkhorn) -> tuple[int, dict]:
+    def warm_up(sk: Any) -> tuple[int, dict]:
         if warmup == 0:
             switch["switch_iteration"] = 0
             return 0, {}
@@ -227,7 +289,7 @@ def sinkhorn_newton_sparse(
             tol=tol,
             maxiter=min(warmup, maxiter) if fixed else maxiter,
             check_every=check_every,
-            stop=None if fixed else AutoSwitch(sk, sparsifier, tol, check_every),
+            stop=None if fixed else AutoSwitch(_plan_of(sk), sparsifier, tol, check_every),
         )
         iterations = int(out["n_iter"][0])
         switch["switch_iteration"] = iterations
@@ -253,6 +315,23 @@ def sinkhorn_newton_sparse(
         offdiagonal=sparsifier,
         on_failure=sparsifier.densify,
         info=info,
+        engine=engine,
     )
     result.info.update(switch, final_sparsity=sparsifier.describe())
     return result
+
+
+def _plan_of(sk: Any) -> Callable[[], Any]:
+    """The plan at a Sinkhorn solver's current potentials, host or device."""
+    if isinstance(sk, LogSinkhorn):
+        return lambda: sk.kernels.plan(sk.K[0], sk.u[0], sk.v[0])
+    return lambda: device_plan(sk)
+
+
+def _selection_kernel(problem: Problem, engine: str | None) -> Callable[[Any, int], Any] | None:
+    """The CuPy engine's top-``k`` selection for CuPy data, where the engine is CuPy's (as
+    :class:`DeviceSinkhorn` picks its half-steps); None: sort the rows in ``xp``."""
+    if problem.kind.library != "cupy" or engine not in (None, "auto", "cupy"):
+        return None
+    kernels = select("ot.kernels", engine=engine, kind=problem.kind, dtype=problem.dtype).load()
+    return kernels.kth_largest

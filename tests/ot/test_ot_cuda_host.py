@@ -85,7 +85,9 @@ static void launch(unsigned grid, unsigned lanes, unsigned rows, F kernel) {
                   long long n, long long m, const T* theta, long long* counts)          \
     HOST_LAUNCHER(linalg_ot_fill_##SUFFIX, (P, n, m, theta, indptr, indices, data),      \
                   const T* P, long long n, long long m, const T* theta,                 \
-                  const long long* indptr, long long* indices, T* data)
+                  const long long* indptr, long long* indices, T* data)         \
+    HOST_LAUNCHER(linalg_ot_kth_##SUFFIX, (P, n, m, k, theta), const T* P, long long n,  \
+                  long long m, long long k, T* theta)
 HOST_LAUNCHERS(float, f32)
 HOST_LAUNCHERS(double, f64)
 """
@@ -236,6 +238,31 @@ def test_sparsify_with_nothing_kept(library):
     assert got[1].size == 0 and got[2].size == 0
 
 
+def _host_kth(library, P, k, shape):
+    theta = np.full(P.shape[0], SENTINEL, dtype=P.dtype)
+    n, m = (np.int64(v) for v in P.shape)
+    _launch(library, f"linalg_ot_kth_{_suffix(P.dtype)}", shape, (P, n, m, np.int64(k), theta))
+    return theta
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+def test_kth_largest_gives_the_partition(library, dtype, shape):
+    rng = np.random.default_rng(6)
+    n, m = 5, 75
+    with np.errstate(over="ignore"):  # from subnormal to inf
+        P = np.exp(rng.standard_normal((n, m)) * 30).astype(dtype)
+    P[1] = 0.0  # every threshold 0
+    P[2, :10] = P[2, 20]  # ties
+    P[3, 3] = np.inf
+    P[4, ::2] = np.finfo(dtype).smallest_subnormal
+    P0 = P.copy()
+    for k in (1, 11, m):
+        got = _host_kth(library, P, k, shape)
+        np.testing.assert_array_equal(got, np.partition(P, m - k, axis=1)[:, m - k])
+    np.testing.assert_array_equal(P, P0)
+
+
 # --- the CuPy engine's Python side, with NumPy standing in for CuPy ---------------------
 
 
@@ -282,6 +309,8 @@ def test_the_cupy_engine_runs_the_gpu_tests_on_the_host(emulated, dtype):
     on_gpu.test_plan_equals_the_reference(cp, kernels, dtype)
     for n, m in [(1, 1), (29, 203), (10, 5000)]:
         on_gpu.test_sparsify_equals_the_reference(cp, kernels, dtype, n, m)
+    for n, m in [(1, 1), (29, 203), (10, 700)]:
+        on_gpu.test_kth_largest_equals_the_array_api_path(cp, kernels, dtype, n, m)
 
 
 def test_the_cupy_engine_edge_cases_on_the_host(emulated):
@@ -290,6 +319,7 @@ def test_the_cupy_engine_edge_cases_on_the_host(emulated):
     cp, kernels = emulated
     on_gpu.test_lse_with_minus_infinity_potentials(cp, kernels)
     on_gpu.test_sparsify_keeping_nothing(cp, kernels)
+    on_gpu.test_kth_largest_refuses_a_k_out_of_range(cp, kernels)
     out = np.full((2, 3), SENTINEL)
     kernels.lse(np.ones((1, 3, 4)), np.ones((2, 4)), np.array([], dtype=np.int64), out)
     np.testing.assert_array_equal(out, SENTINEL)  # no members: no launch, nothing written

@@ -5,9 +5,9 @@ Every test needs a GPU (marker ``gpu``, skipped by the default run): run with
 The log-sum-exp adds in another order than the reference, so it agrees to
 rounding (float64 1e-10, float32 1e-4 relative to the largest value); the
 sparsification compares values, so its CSR arrays equal the reference's
-exactly. ``sinkhorn`` keeps CuPy input on the device (its fused half-steps
-are the CuPy engine's); the Newton solvers still convert their input with
-``to_numpy`` and are strict xfails, so that the change is noticed.
+exactly. The solvers keep CuPy input on the device (their Sinkhorn
+half-steps are the CuPy engine's fused passes, the Newton steps CuPy's dense
+products): each equals the reference solver to rounding.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ import pytest
 import linalg
 import linalg.ot
 from linalg._core.engines import select
-from linalg._core.namespace import array_kind
+from linalg._core.namespace import array_kind, namespace_of
 from linalg.ot._dual import REFERENCE_KERNELS
+from linalg.ot._sns import DeviceRowSparsifier
 
 from conftest import RTOL
 
@@ -161,13 +162,32 @@ def test_sparsify_keeping_nothing(cp, kernels):
     assert indices.size == 0 and data.size == 0
 
 
-# --- the solvers on CuPy input: need the solvers to keep device arrays -----------------
+@pytest.mark.parametrize(("n", "m"), [(1, 1), (29, 203), (10, 5000)], ids=str)
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+def test_kth_largest_equals_the_array_api_path(cp, kernels, dtype, n, m):
+    rng = np.random.default_rng(m)
+    P = np.exp(rng.standard_normal((n, m)) * 4).astype(dtype)
+    P[n // 2] = 0.0
+    P[-1, : m // 2] = P[-1, -1]  # ties
+    Pd = cp.asarray(P)
+    r = Pd.sum(axis=1)
+    for k in sorted({1, 2, 8, m // 3 + 1, m} & set(range(1, m + 1))):
+        sort = DeviceRowSparsifier(namespace_of(Pd), k)  # the array-API path: a row sort
+        select = DeviceRowSparsifier(namespace_of(Pd), k, kernels.kth_largest)
+        got = cp.asnumpy(select.thresholds(Pd, r))
+        assert got.dtype == dtype
+        np.testing.assert_array_equal(got, cp.asnumpy(sort.thresholds(Pd, r)))
+        np.testing.assert_array_equal(got, np.partition(P, m - k, axis=1)[:, m - k])
+    np.testing.assert_array_equal(cp.asnumpy(Pd), P)
 
-SOLVER_CHANGE = pytest.mark.xfail(
-    raises=TypeError,
-    strict=True,
-    reason="the Newton OT solvers convert their input with to_numpy and select for NumPy data",
-)
+
+def test_kth_largest_refuses_a_k_out_of_range(cp, kernels):
+    for k in (0, 4):
+        with pytest.raises(ValueError, match=r"k must be in \[1, 3\]"):
+            kernels.kth_largest(cp.ones((2, 3)), k)
+
+
+# --- the solvers on CuPy input: kept on the device -------------------------------------
 
 
 def _ot_problem(dtype, n=60, m=80, seed=0):
@@ -198,14 +218,16 @@ def test_sinkhorn_on_cupy_input_equals_the_reference(cp, dtype):
     _compare_results(cp, got, want, dtype)
 
 
-@SOLVER_CHANGE
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
-def test_sinkhorn_newton_sparse_on_cupy_input_equals_the_reference(cp, dtype):
+@pytest.mark.parametrize(
+    "solver", [linalg.ot.sinkhorn_newton, linalg.ot.sinkhorn_newton_sparse], ids=["newton", "sns"]
+)
+def test_newton_solvers_on_cupy_input_equal_the_reference(cp, solver, dtype):
+    # check_every=1: the device CG tests every iteration, as the host CG does.
     a, b, C = _ot_problem(dtype, seed=1)
-    want = linalg.ot.sinkhorn_newton_sparse(a, b, C, 0.002, engine="reference")
-    assert want.n_newton > 0  # the sparsified Newton steps ran
-    got = linalg.ot.sinkhorn_newton_sparse(
-        cp.asarray(a), cp.asarray(b), cp.asarray(C), 0.002, engine="cupy"
-    )
-    assert got.info["engine"] == "cupy" and got.n_newton > 0
+    reg = 0.002 if dtype == np.float64 else 0.005
+    want = solver(a, b, C, reg, engine="reference", check_every=1)
+    assert want.n_newton > 0  # the Newton steps ran
+    got = solver(cp.asarray(a), cp.asarray(b), cp.asarray(C), reg, engine="cupy", check_every=1)
+    assert got.info["engine"] == "cupy" and got.n_newton == want.n_newton
     _compare_results(cp, got, want, dtype)

@@ -111,6 +111,7 @@ def test_costs_solve_and_errors_end_to_end_on_the_device(namespace, rng, dtype):
     )
     for norm in (2, np.inf):
         got = marginal_error(result.plan, to_array(a), to_array(b), norm=norm)
-        assert abs(got - marginal_error(to_numpy(result.plan), a, b, norm=norm)) <= 1e-12
+        want = marginal_error(to_numpy(result.plan), a, b, norm=norm)
+        assert abs(got - want) <= max(1e-12, 100 * np.finfo(dtype).eps)  # sums of ~50 terms
     with pytest.raises(TypeError, match="inputs live in different places"):
         marginal_error(result, a, to_array(b))

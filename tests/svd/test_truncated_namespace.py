@@ -284,7 +284,7 @@ def test_numpy_and_device_data_do_not_mix(namespace, rng):
         assert "convert" in str(caught.value)
     for tsvd in (host, device):
         assert tsvd.n_updates == 0 and tsvd.shape == (90, 70)
-        np.testing.assert_array_equal(to_numpy(tsvd.s), s)
+        np.testing.assert_array_equal(to_numpy(tsvd.s) if tsvd is device else tsvd.s, s)
 
 
 # A bad version of one factor: (name, what to do to it, error, message).

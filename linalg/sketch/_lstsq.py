@@ -9,12 +9,24 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
 import scipy.linalg as sla
 
-from linalg._core.namespace import array_kind, common_kind, to_caller, to_numpy
+from linalg._core.namespace import (
+    HOST,
+    Placement,
+    array_kind,
+    common_kind,
+    namespace_of,
+    numpy_dtype,
+    placement_of,
+    to_caller,
+    to_host,
+    to_numpy,
+)
 from linalg._core.operators import Operator, as_operator, is_linear_operator, is_sparse
 from linalg._core.results import ConvergenceWarning, SolveResult
 from linalg._core.validate import (
@@ -23,6 +35,7 @@ from linalg._core.validate import (
     check_int,
     check_real,
     float_dtype,
+    float_input,
     result_dtype,
 )
 from linalg.sketch._kinds import make_sketch
@@ -56,6 +69,10 @@ class TriangularInverse(Operator):
 
     def _rmatmat(self, V: np.ndarray) -> np.ndarray:
         return sla.solve_triangular(self.R, V, trans="T", check_finite=False)
+
+    def dense(self) -> np.ndarray:
+        """``R⁻¹`` as a matrix (triangular solves with the identity)."""
+        return self.matmat(np.eye(self.shape[0], dtype=self.dtype))
 
 
 @dataclass
@@ -95,7 +112,10 @@ def sketched_lstsq(
     A : array_like, sparse matrix or LinearOperator, shape (m, n)
         The matrix, ``m >= n``. NumPy, torch / JAX tensors on the CPU,
         scipy.sparse, or a :class:`scipy.sparse.linalg.LinearOperator` with
-        ``rmatvec`` (the sketch is then applied through ``rmatmat``). A dask
+        ``rmatvec`` (the sketch is then applied through ``rmatmat``). A dense
+        CuPy array or GPU tensor (or an array of another array-API library),
+        with ``b`` of the same library, is solved where it lives (see Notes).
+        A dask
         array runs on its scheduler: the sketch chunk by chunk, then
         conjugate gradients on the normal equations of ``A M`` (well
         conditioned), one pass over ``A`` per iteration, with only
@@ -166,6 +186,15 @@ def sketched_lstsq(
     minimum-norm least-squares solution. In the QR case ``A`` has full
     column rank and the solution is unique.
 
+    On device data the sketch ``[S A, S b]`` is taken on the device (a
+    ``sketch`` kind without a device path there is refused with a TypeError
+    naming the ones that have one) and factored there by the library's QR;
+    only the ``(n + k) × (n + k)`` triangular factor comes to the host, where
+    the preconditioner is formed (the explicit ``R⁻¹``, or ``V_r Σ_r⁻¹``) and
+    sent back, ``n × n``, with the ``n × k`` start. LSQR then runs on the
+    device (:func:`~linalg.solvers.lsqr`'s device path, every column at
+    once), and ``x`` comes back in the caller's array type.
+
     References
     ----------
     H. Avron, P. Maymounkov and S. Toledo, "Blendenpik: Supercharging
@@ -199,26 +228,28 @@ def sketched_lstsq(
     check_int(maxiter, "maxiter", low=1, allow_none=True)
     check_bool(warn, "warn")
     kind = common_kind(A, b)
-    A_in, A_dtype = _check_matrix(A)
-    B = as_float_array(to_numpy(b, "b"), "b", ndim=(1, 2))
+    A_in, A_dtype, B, placement = (_device_inputs if kind.via_namespace else _inputs)(A, b)
     m, n = A_in.shape
-    check_tall(A_in.shape, "A")
+    check_tall(tuple(A_in.shape), "A")
     if B.shape[0] != m:
-        raise ValueError(f"b must have {m} rows (the rows of A), got shape {B.shape}")
+        raise ValueError(f"b must have {m} rows (the rows of A), got shape {tuple(B.shape)}")
     dtype = result_dtype(A_dtype, B.dtype)
-    B_in = B.astype(dtype, copy=False)
-    pre, info = sketch_and_factor(
-        sketch, (m, n), dtype, oversampling, rng, lambda S: _sketch(S, A_in, B_in, n)
-    )
+    if placement.on_host:
+        sketch_of = partial(_sketch, A=A_in, B=B.astype(dtype, copy=False), n=n)
+    else:
+        A_in, B_in = (placement.xp.astype(Y, placement.dtype(dtype)) for Y in (A_in, B))
+        sketch_of = partial(_device_sketch, A=A_in, B=B_in, sketch=sketch)
+    pre, info = sketch_and_factor(sketch, (m, n), dtype, oversampling, rng, sketch_of)
+    M = pre.M if placement.on_host else placement.put(_dense(pre.M).astype(dtype))
+    X0 = placement.put(pre.X0.astype(dtype, copy=False))
 
     start = time.perf_counter()
     iterations = default_maxiter(rtol, info["sketch_size"], n, dtype, maxiter)
-    x0 = pre.X0[:, 0] if B.ndim == 1 else pre.X0
     res = lsqr(
         A_in,
         B,
-        x0=x0,
-        M=pre.M,
+        x0=X0[:, 0] if B.ndim == 1 else X0,
+        M=M,
         atol=rtol,
         btol=rtol,
         conlim=math.inf,
@@ -230,13 +261,32 @@ def sketched_lstsq(
         warn_if_not_converged(res.converged, res.n_iter, res.residual_norm, rtol, "LSQR", 3)
     info |= {"stop_reason": res.info["stop_reason"]}
     return SolveResult(
-        to_caller(np.asarray(res.x), kind),
+        to_caller(res.x, kind),
         res.converged,
         res.n_iter,
         res.residual_norm,
         res.history,
         info,
     )
+
+
+def _inputs(A: Any, b: Any) -> tuple[Any, np.dtype, np.ndarray, Placement]:
+    """Host ``A`` (as both the sketch and lsqr take it) with its float dtype, and
+    ``b`` as NumPy."""
+    A_in, A_dtype = _check_matrix(A)
+    return A_in, A_dtype, as_float_array(to_numpy(b, "b"), "b", ndim=(1, 2)), HOST
+
+
+def _device_inputs(A: Any, b: Any) -> tuple[Any, np.dtype, Any, Placement]:
+    """``A`` and ``b`` where they live: both dense arrays of one library."""
+    B, _, kind = float_input(b, "b", ndim=(1, 2))
+    if array_kind(A) != kind:
+        raise TypeError(
+            f"b holds {kind}, so A must be a dense array of the same library (got "
+            f"{type(A).__name__}): pass A as one, or move b to the host"
+        )
+    A_in = float_input(A, "A", ndim=2)[0]
+    return A_in, numpy_dtype(A_in.dtype), B, placement_of(A_in)
 
 
 def _check_matrix(A: Any) -> tuple[Any, np.dtype]:
@@ -271,10 +321,37 @@ def _sketch(S: Any, A: Any, B: np.ndarray, n: int) -> np.ndarray:
     return W
 
 
-def _preconditioner(W: np.ndarray, n: int, *, tol: float) -> _Preconditioner:
+def _device_sketch(S: Any, A: Any, B: Any, sketch: Any) -> Any:
+    """``[S A, S B]`` on the device of ``A`` (``d × (n + k)``)."""
+    xp = namespace_of(A)
+    try:
+        SA = S @ A
+    except TypeError as exc:
+        raise TypeError(
+            f"sketched_lstsq cannot take the {sketch!r} sketch of A here: {exc} (the "
+            "'gaussian' and 'rademacher' sketches run on every device)"
+        ) from exc
+    return xp.concat([SA, S @ xp.reshape(B, (B.shape[0], -1))], axis=1)
+
+
+def _triangular_factor(W: Any) -> np.ndarray:
+    """``R`` of ``W = Q R``, on the host: by LAPACK for a host ``W``; for a device
+    ``W`` by its library's QR, of which only ``R`` comes to the host."""
+    if array_kind(W).via_namespace:
+        return to_host(namespace_of(W).linalg.qr(W)[1])
+    (Raug,) = sla.qr(W, mode="r", overwrite_a=True, check_finite=False)
+    return Raug
+
+
+def _dense(M: Any) -> np.ndarray:
+    """The preconditioner as a matrix, to send to a device."""
+    return M.dense() if isinstance(M, TriangularInverse) else M
+
+
+def _preconditioner(W: Any, n: int, *, tol: float) -> _Preconditioner:
     """QR of ``W = [S A, S B]``: ``R⁻¹`` and ``X0 = R⁻¹ Qᵀ S B``, or the LSRN
     SVD preconditioner if ``R`` is numerically singular (see the Notes above)."""
-    (Raug,) = sla.qr(W, mode="r", overwrite_a=True, check_finite=False)
+    Raug = _triangular_factor(W)
     R = np.array(Raug[:n, :n], order="F")
     Z = Raug[:n, n:]  # Qᵀ S B
     (trcon,) = sla.get_lapack_funcs(("trcon",), (R,))

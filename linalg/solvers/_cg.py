@@ -94,10 +94,11 @@ def cg(
         Right-hand side(s). NumPy, or torch / JAX tensors on the CPU. A CuPy
         array or GPU tensor (or an array of another array-API library) is
         solved where it lives, with ``A`` and ``M`` dense arrays of the same
-        library, cupyx sparse matrices or callables: every quantity stays on
-        the device, converged columns are frozen in the block rather than
-        removed, and the host looks at the residuals only every
-        ``check_every`` iterations (see Notes).
+        library, cupyx sparse matrices, callables or Operators whose products
+        take its blocks (such as ``jacobi`` of a device matrix): every
+        quantity stays on the device, converged columns are frozen in the
+        block rather than removed, and the host looks at the residuals only
+        every ``check_every`` iterations (see Notes).
     x0 : array_like, optional
         Starting guess, shaped like ``b`` (default zeros).
     rtol, atol : float

@@ -4,6 +4,7 @@ bring it to NumPy, and hand the answer back in the caller's array type."""
 from __future__ import annotations
 
 import math
+import sys
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -127,7 +128,7 @@ def finish(
             f"{solver} did not converge{where} after {int(n_iter.max())} iterations "
             f"(residual norm {float(residual_norm.max()):.3g})",
             ConvergenceWarning,
-            stacklevel=3,
+            stacklevel=_outside_linalg(),
         )
     if system.vector:
         return SolveResult(
@@ -141,11 +142,25 @@ def finish(
     return SolveResult(to_caller(X, system.kind), converged, n_iter, residual_norm, history, info)
 
 
-def check_residual_finite(norms: np.ndarray, iteration: int, solver: str) -> None:
-    """Non-finite residuals come from an operator that returned NaN or Inf."""
+def _outside_linalg() -> int:
+    """The ``stacklevel`` of the first caller outside this package, for a warning
+    issued from the function that calls this one (solvers reach :func:`finish`
+    through one to three of their own functions)."""
+    frame, level = sys._getframe(2), 2
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("linalg."):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def check_residual_finite(
+    norms: Any, iteration: int, solver: str, *, at_or_before: bool = False
+) -> None:
+    """Non-finite residuals come from an operator that returned NaN or Inf
+    (``at_or_before``: found at a device solver's look, not at once)."""
     if not np.isfinite(norms).all():
+        when = "at or before" if at_or_before else "at"
         raise LinAlgError(
-            f"{solver}: the residual became non-finite at iteration {iteration}; "
+            f"{solver}: the residual became non-finite {when} iteration {iteration}; "
             "the operator A (or the preconditioner M) returned NaN or Inf"
         )
 

@@ -10,11 +10,12 @@ import numpy as np
 from scipy.linalg import solve_triangular
 
 from linalg._core.engines import register, select
-from linalg._core.namespace import NUMPY
+from linalg._core.namespace import NUMPY, array_kind
 from linalg._core.operators import Operator
 from linalg._core.results import SolveResult
 from linalg._core.validate import check_int
 from linalg.solvers._common import (
+    CallerShape,
     by_column,
     callback_caller,
     check_options,
@@ -43,6 +44,7 @@ def gmres(
     maxiter: int | None = None,
     M: Any = None,
     callback: Callable | None = None,
+    check_every: int = 1,
     warn: bool = True,
     engine: str | None = None,
 ) -> SolveResult:
@@ -60,7 +62,11 @@ def gmres(
         The matrix, ``(n, n)``. A callable ``v -> A v`` receives vectors of
         the caller's array type.
     b : array_like, shape (n,) or (n, k)
-        Right-hand side(s). NumPy, or torch / JAX tensors on the CPU.
+        Right-hand side(s). NumPy, or torch / JAX tensors on the CPU. A CuPy
+        array or GPU tensor (or an array of another array-API library) is
+        solved where it lives, all columns together, with ``A`` and ``M``
+        dense arrays of the same library, cupyx sparse matrices, callables or
+        Operators whose products take its blocks (see Notes).
     x0 : array_like, optional
         Starting guess, shaped like ``b`` (default zeros).
     restart : int
@@ -80,6 +86,12 @@ def gmres(
         Called after every cycle (restart) with the current iterate, in the
         caller's array type and shape (columns not yet started hold their
         start).
+    check_every : int
+        On device data, how often (in inner iterations) the host asks whether
+        every column has ended its cycle; each question is a synchronization.
+        The tests themselves run on the device at every iteration, so the
+        answer does not depend on ``check_every``; the host path tests every
+        iteration.
     warn : bool
         Emit :class:`linalg.ConvergenceWarning` if a column did not converge.
     engine : {"auto", "reference"}, optional
@@ -102,6 +114,20 @@ def gmres(
     linalg.LinAlgError
         If the residual becomes non-finite (an operator returned NaN or Inf).
 
+    Notes
+    -----
+    On device data the ``k`` columns run their cycles together on ``(n, k)``
+    blocks: the Krylov basis, the Arnoldi products and the Givens rotations
+    (``O(k)`` numbers per entry of the Hessenberg matrix) stay on the device,
+    and a column whose cycle ends early is frozen in the block. The host sees
+    the device at the end of each cycle, in one transfer of the rotated
+    Hessenberg matrices (``restart² k`` numbers), where it solves the small
+    triangular systems and sends back the ``restart × k`` coefficients of the
+    update, and then once more for the true residual norms; and every
+    ``check_every`` inner iterations, one boolean. A non-finite value is
+    reported at the end of the cycle ("at or before" that iteration).
+    ``engine`` may only be "auto" or "reference" there.
+
     Examples
     --------
     >>> import numpy as np
@@ -113,6 +139,13 @@ def gmres(
     """
     check_options(rtol=rtol, atol=atol, maxiter=maxiter, callback=callback, warn=warn)
     restart = check_int(restart, "restart", low=1)
+    check_int(check_every, "check_every", low=1)
+    if array_kind(b).via_namespace:
+        from linalg.solvers._gmres_device import device_gmres
+
+        options = {"x0": x0, "restart": restart, "rtol": rtol, "atol": atol}
+        options |= {"maxiter": maxiter, "M": M, "callback": callback}
+        return device_gmres(A, b, **options, check_every=check_every, warn=warn, engine=engine)
     system = prepare_system(A, b, x0=x0, M=M)
     impl = select("solvers.gmres", engine=engine, kind=NUMPY, dtype=system.dtype)
     column = impl.load()
@@ -128,21 +161,36 @@ def gmres(
         return column(system.A, B[:, j], x0_j, system.M, targets[j], maxiter, size, watch)
 
     outcome = by_column(solve, X, callback_caller(callback, system))
-    converged, n_iter, rnorm, histories, cycles, reasons = outcome
+    _, n_iter, rnorm, histories, cycles, reasons = outcome
+    info = {"engine": impl.engine, "restart": restart}
+    return gmres_result(system, X, reasons, n_iter, rnorm, histories, cycles, info, warn)
+
+
+def gmres_result(
+    system: CallerShape,
+    X: Any,
+    reasons: list[str],
+    n_iter: Any,
+    rnorm: Any,
+    histories: list[list[float]],
+    cycles: Any,
+    info: dict[str, Any],
+    warn: bool,
+) -> SolveResult:
+    """The :class:`SolveResult` of the host and device solvers alike."""
     vector = system.vector
+    info |= {
+        "n_cycles": int(cycles[0]) if vector else np.array(cycles, dtype=np.int64),
+        "stop_reason": reasons[0] if vector else reasons,
+    }
     return finish(
         system,
         X,
-        converged=np.array(converged),
+        converged=np.array([reason == "converged" for reason in reasons]),
         n_iter=np.array(n_iter, dtype=np.int64),
-        residual_norm=np.array(rnorm),
+        residual_norm=np.array(rnorm, dtype=np.float64),
         history=stack_histories(histories),
-        info={
-            "engine": impl.engine,
-            "restart": restart,
-            "n_cycles": cycles[0] if vector else np.array(cycles, dtype=np.int64),
-            "stop_reason": reasons[0] if vector else reasons,
-        },
+        info=info,
         warn=warn,
         solver="gmres",
     )
@@ -207,10 +255,10 @@ def _cycle(
     for j in range(size):
         w = A.matvec(V[j] if M is None else M.matvec(V[j]))
         scale = norm(w)
-        for i in range(j + 1):  # modified Gram–Schmidt
-            H[i, j] = dot(w, V[i])
-            w = w - H[i, j] * V[i]
-        H[j + 1, j] = norm(w)  # kept after the rotation: only H's upper triangle is solved
+        for i in range(j + 1):  # modified Gram–Schmidt, in the data's dtype
+            H[i, j] = h = dot(w, V[i])
+            w = w - h * V[i]
+        H[j + 1, j] = h_next = norm(w)  # kept after the rotation: only H's upper triangle is solved
         if not _rotate(H, g, rotations, j):
             history.append(abs(g[j]))
             used = j  # singular projected matrix: column j adds nothing
@@ -220,7 +268,7 @@ def _cycle(
         used = j + 1
         if H[j + 1, j] <= breakdown * scale or abs(g[j + 1]) <= target:
             break  # happy breakdown (A M has an invariant subspace) or converged
-        V[j + 1] = w / H[j + 1, j]
+        V[j + 1] = w / h_next
     steps = j + 1
     if used == 0:
         return None, steps

@@ -8,7 +8,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from linalg._core.engines import register, select
-from linalg._core.namespace import NUMPY, to_numpy
+from linalg._core.namespace import NUMPY, array_kind, to_numpy
 from linalg._core.operators import Operator
 from linalg._core.results import LinAlgError
 from linalg._core.validate import (
@@ -189,7 +189,8 @@ def ichol(
     Raises
     ------
     TypeError
-        If ``A`` is complex or not numeric.
+        If ``A`` is complex or not numeric, or lives on a device (CuPy, a GPU
+        tensor, another array-API library): ichol runs on the host only.
     ValueError
         If ``A`` is not square, empty, not finite, not symmetric or has a
         diagonal entry ``<= 0``; if ``shift`` is negative or not finite.
@@ -213,6 +214,13 @@ def ichol(
     """
     shift = check_real(shift, "shift", low=0.0)
     modified = check_bool(modified, "modified")
+    if array_kind(A).via_namespace:
+        raise TypeError(
+            f"ichol factors on the host only (no device engine for its sparse triangular "
+            f"solves), and A holds {array_kind(A)}: move A to the host (cupy.asnumpy, "
+            "tensor.cpu(), or .get() for a cupyx sparse matrix) and solve there, or use "
+            "jacobi(A), which stays on the device"
+        )
     columns = _lower_columns(_symmetric_matrix(A))
     implementation = select("solvers.ichol", engine=engine, kind=NUMPY, dtype=columns.dtype)
     L, alpha, n_restarts = _factor_with_restarts(implementation.load(), columns, shift, modified)

@@ -6,9 +6,9 @@ from typing import Any
 
 import numpy as np
 
-from linalg._core.namespace import to_numpy
+from linalg._core.namespace import NUMPY, array_kind, namespace_of, to_host, to_numpy
 from linalg._core.operators import Operator, as_operator, is_sparse
-from linalg._core.validate import as_float_array
+from linalg._core.validate import as_float_array, float_input
 
 __all__ = ["DiagonalOperator", "jacobi"]
 
@@ -18,22 +18,46 @@ class DiagonalOperator(Operator):
 
     Parameters
     ----------
-    d : numpy.ndarray
-        The diagonal, shape ``(n,)``.
+    d : array, shape (n,)
+        The diagonal: NumPy, or an array of a device library (CuPy, a GPU tensor,
+        another array-API library), which then multiplies vectors and blocks of
+        that library on its device.
     """
 
-    def __init__(self, d: np.ndarray) -> None:
-        super().__init__((d.size, d.size), d.dtype)
+    def __init__(self, d: Any) -> None:
+        super().__init__((d.shape[0], d.shape[0]), d.dtype)
         self.diagonal = d
+        self._kind = array_kind(d)
 
     def _matvec(self, v):
-        return self.diagonal * v
+        return self._where_diagonal_lives(v) * v
 
     def _matmat(self, V):
-        return self.diagonal[:, None] * V
+        return self._where_diagonal_lives(V)[:, None] * V
 
     _rmatvec = _matvec
     _rmatmat = _matmat
+
+    def _where_diagonal_lives(self, V: Any) -> Any:
+        """The diagonal, once ``V`` is known to live where it does."""
+        if self._kind != NUMPY or not isinstance(V, np.ndarray):
+            kind = array_kind(V)
+            if (kind.via_namespace or self._kind.via_namespace) and kind != self._kind:
+                raise TypeError(
+                    f"the vectors hold {kind} and the diagonal {self._kind}: pass vectors "
+                    "where the diagonal lives (linalg copies nothing between libraries or "
+                    "devices silently)"
+                )
+        return self.diagonal
+
+    def as_linear_operator(self):
+        """This operator as a :class:`scipy.sparse.linalg.LinearOperator` (host diagonal only)."""
+        if self._kind.via_namespace:
+            raise TypeError(
+                f"as_linear_operator needs a host diagonal (a SciPy LinearOperator), and this "
+                f"one holds {self._kind}: use matvec/matmat on the device"
+            )
+        return super().as_linear_operator()
 
 
 def jacobi(A: Any) -> DiagonalOperator:
@@ -43,13 +67,17 @@ def jacobi(A: Any) -> DiagonalOperator:
     ----------
     A : array_like or sparse matrix, shape (n, n)
         A square matrix with a nonzero diagonal (positive, for ``M`` to be
-        SPD as :func:`cg` and :func:`minres` require).
+        SPD as :func:`cg` and :func:`minres` require). A CuPy array, a cupyx
+        sparse matrix, a GPU tensor (or an array of another array-API library)
+        gives an operator whose diagonal stays on that device and which
+        multiplies that library's vectors and blocks there, as the device
+        paths of the solvers use it.
 
     Returns
     -------
     DiagonalOperator
         Applies ``diag(A)⁻¹``; pass it as ``M=`` to any solver, or call
-        ``as_linear_operator()`` for SciPy.
+        ``as_linear_operator()`` for SciPy (host ``A`` only).
 
     Raises
     ------
@@ -65,18 +93,31 @@ def jacobi(A: Any) -> DiagonalOperator:
     >>> res.converged
     True
     """
-    A = to_numpy(A, "A")
-    if is_sparse(A):
-        op = as_operator(A, "A")
-        diagonal = np.asarray(op.A.diagonal())
+    if array_kind(A).via_namespace:
+        diagonal = _device_diagonal(A)
     else:
-        dense = as_float_array(A, "A", ndim=2)
-        diagonal = np.diagonal(dense)
-    if diagonal.size == 0 or A.shape[0] != A.shape[1]:
-        raise ValueError(f"A must be square and non-empty, got shape {A.shape}")
-    if not np.all(diagonal != 0):
+        A = to_numpy(A, "A")
+        if is_sparse(A):
+            diagonal = np.asarray(as_operator(A, "A").A.diagonal())
+        else:
+            diagonal = np.diagonal(as_float_array(A, "A", ndim=2))
+    shape = tuple(A.shape)
+    if diagonal.shape[0] == 0 or shape[0] != shape[1]:
+        raise ValueError(f"A must be square and non-empty, got shape {shape}")
+    xp = namespace_of(diagonal)
+    if not bool(xp.all(diagonal != 0)):  # on a device: one synchronization
+        zeros = np.flatnonzero(to_host(diagonal) == 0)
         raise ValueError(
-            f"A has a zero on its diagonal (row {int(np.flatnonzero(diagonal == 0)[0])}); "
+            f"A has a zero on its diagonal (row {int(zeros[0])}); "
             "the Jacobi preconditioner needs a nonzero diagonal"
         )
     return DiagonalOperator(1.0 / diagonal)
+
+
+def _device_diagonal(A: Any) -> Any:
+    """The diagonal of a device matrix (dense, or cupyx sparse), on its device."""
+    if type(A).__module__.startswith("cupyx.scipy.sparse"):
+        float_input(A.data, "A")  # its entries: real floats, finite
+        return A.diagonal()
+    dense, xp, _ = float_input(A, "A", ndim=2)
+    return xp.linalg.diagonal(dense)

@@ -9,11 +9,12 @@ from typing import Any
 import numpy as np
 
 from linalg._core.engines import register, select
-from linalg._core.namespace import NUMPY
+from linalg._core.namespace import NUMPY, array_kind
 from linalg._core.operators import Operator
 from linalg._core.results import SolveResult
 from linalg._core.validate import check_bool, check_callable, check_int, check_real
 from linalg.solvers._common import (
+    CallerShape,
     by_column,
     callback_caller,
     check_residual_finite,
@@ -75,6 +76,7 @@ def lsqr(
     maxiter: int | None = None,
     M: Any = None,
     callback: Callable | None = None,
+    check_every: int = 1,
     warn: bool = True,
     engine: str | None = None,
 ) -> SolveResult:
@@ -92,7 +94,11 @@ def lsqr(
         The matrix, ``(m, n)``. LSQR needs ``A v`` and ``Aᵀ v``, so a plain
         callable is refused; pass a LinearOperator with ``rmatvec``.
     b : array_like, shape (m,) or (m, k)
-        Right-hand side(s). NumPy, or torch / JAX tensors on the CPU.
+        Right-hand side(s). NumPy, or torch / JAX tensors on the CPU. A CuPy
+        array or GPU tensor (or an array of another array-API library) is
+        solved where it lives, all columns together, with ``A`` and ``M``
+        dense arrays of the same library, cupyx sparse matrices or Operators
+        whose products (and adjoint products) take its blocks (see Notes).
     x0 : array_like, optional
         Starting guess, shape ``(n,)`` or ``(n, k)`` (default zeros). LSQR then
         solves for the correction, and the tests below see the initial
@@ -119,6 +125,11 @@ def lsqr(
     callback : callable, optional
         Called after every iteration with the current iterate, in the
         caller's array type and shape (one extra product with ``M`` each).
+    check_every : int
+        On device data, how often the host asks whether every column has
+        stopped; each question is a synchronization. The stopping tests
+        themselves run on the device at every iteration, so the answer does
+        not depend on ``check_every``; the host path tests every iteration.
     warn : bool
         Emit :class:`linalg.ConvergenceWarning` if a column did not converge.
     engine : {"auto", "reference"}, optional
@@ -144,6 +155,17 @@ def lsqr(
     linalg.LinAlgError
         If the residual becomes non-finite (an operator returned NaN or Inf).
 
+    Notes
+    -----
+    On device data the ``k`` columns iterate together on blocks (``(m, k)``
+    and ``(n, k)``): one product with ``A`` and one with ``Aᵀ`` per
+    iteration, the Golub–Kahan and rotation scalars kept as float64 device
+    arrays of shape ``(k,)``, and Paige & Saunders' tests evaluated there, so
+    a column stops at the host's iteration and is frozen in the block. The
+    host looks every ``check_every`` iterations (one transfer of ``O(k)``
+    numbers); a non-finite value is then reported "at or before" that
+    iteration. ``engine`` may only be "auto" or "reference" there.
+
     Examples
     --------
     >>> import numpy as np
@@ -162,8 +184,15 @@ def lsqr(
         callback=callback,
         warn=warn,
     )
+    check_int(check_every, "check_every", low=1)
     _refuse_callable(A, "A")
     _refuse_callable(M, "M")
+    if array_kind(b).via_namespace:
+        from linalg.solvers._lsqr_device import device_lsqr
+
+        options = {"x0": x0, "damp": damp, "atol": atol, "btol": btol, "conlim": conlim}
+        options |= {"maxiter": maxiter, "M": M, "callback": callback}
+        return device_lsqr(A, b, **options, check_every=check_every, warn=warn, engine=engine)
     system = prepare_system(A, b, x0=x0, M=M, square=False)
     impl = select("solvers.lsqr", engine=engine, kind=NUMPY, dtype=system.dtype)
     column = impl.load()
@@ -188,28 +217,45 @@ def lsqr(
         solve, X, callback_caller(callback, system)
     )
     R = B - A_op.matmat(X)
-    rnorm = column_norms(R)
-    arnorm = column_norms(A_op.rmatmat(R) - damp**2 * X)
-    converged = np.array([reason in CONVERGED_REASONS for reason in reasons])
-    per = (lambda v: v[0]) if system.vector else np.array
+    norms = column_norms(R), column_norms(A_op.rmatmat(R) - damp**2 * X)
+    history = stack_histories(histories)
+    outcome = (reasons, n_iter, history, anorm, acond, *norms)
+    return lsqr_result(system, X, *outcome, engine=impl.engine, warn=warn)
+
+
+def lsqr_result(
+    system: CallerShape,
+    X: Any,
+    reasons: list[str],
+    n_iter: Any,
+    history: np.ndarray,
+    anorm: Any,
+    acond: Any,
+    rnorm: np.ndarray,
+    arnorm: np.ndarray,
+    *,
+    engine: str,
+    warn: bool,
+) -> SolveResult:
+    """The :class:`SolveResult` of the host and device solvers alike."""
+    per = (lambda v: float(v[0])) if system.vector else (lambda v: np.array(v, dtype=np.float64))
     info = {
-        "engine": impl.engine,
+        "engine": engine,
         "stop_reason": reasons[0] if system.vector else reasons,
         "anorm": per(anorm),
         "acond": per(acond),
-        "arnorm": per(arnorm.tolist()),
+        "arnorm": per(arnorm),
     }
-    solver = "lsqr" if "conlim" not in reasons else "lsqr (stopped at conlim)"
     return finish(
         system,
         X,
-        converged=converged,
+        converged=np.array([reason in CONVERGED_REASONS for reason in reasons]),
         n_iter=np.array(n_iter, dtype=np.int64),
-        residual_norm=rnorm,
-        history=stack_histories(histories),
+        residual_norm=np.asarray(rnorm, dtype=np.float64),
+        history=history,
         info=info,
         warn=warn,
-        solver=solver,
+        solver="lsqr" if "conlim" not in reasons else "lsqr (stopped at conlim)",
     )
 
 

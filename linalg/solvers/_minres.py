@@ -9,11 +9,12 @@ from typing import Any
 import numpy as np
 
 from linalg._core.engines import register, select
-from linalg._core.namespace import NUMPY
+from linalg._core.namespace import NUMPY, array_kind
 from linalg._core.operators import Operator
 from linalg._core.results import LinAlgError, SolveResult
-from linalg._core.validate import check_real
+from linalg._core.validate import check_int, check_real
 from linalg.solvers._common import (
+    CallerShape,
     by_column,
     callback_caller,
     check_options,
@@ -56,6 +57,7 @@ def minres(
     maxiter: int | None = None,
     M: Any = None,
     callback: Callable | None = None,
+    check_every: int = 1,
     warn: bool = True,
     engine: str | None = None,
 ) -> SolveResult:
@@ -71,7 +73,11 @@ def minres(
         The symmetric matrix, ``(n, n)`` (symmetry is not checked). A callable
         ``v -> A v`` receives vectors of the caller's array type.
     b : array_like, shape (n,) or (n, k)
-        Right-hand side(s). NumPy, or torch / JAX tensors on the CPU.
+        Right-hand side(s). NumPy, or torch / JAX tensors on the CPU. A CuPy
+        array or GPU tensor (or an array of another array-API library) is
+        solved where it lives, all columns together, with ``A`` and ``M``
+        dense arrays of the same library, cupyx sparse matrices, callables or
+        Operators whose products take its blocks (see Notes).
     x0 : array_like, optional
         Starting guess, shaped like ``b`` (default zeros).
     shift : float
@@ -88,6 +94,11 @@ def minres(
     callback : callable, optional
         Called after every iteration with the current iterate, in the caller's
         array type and shape (columns not yet started hold their start).
+    check_every : int
+        Test the residual estimates against the tolerance every this many
+        iterations (and at ``maxiter``). On a device each test is a host
+        synchronization; a column may then run up to ``check_every - 1``
+        iterations past its tolerance.
     warn : bool
         Emit :class:`linalg.ConvergenceWarning` if a column did not converge.
     engine : {"auto", "reference"}, optional
@@ -127,6 +138,15 @@ def minres(
     iterates may grow large: use :func:`linalg.solvers.lsqr.lsqr` for least
     squares.
 
+    On device data the ``k`` columns iterate together on ``(n, k)`` blocks, the
+    recurrence scalars stay on the device, and a stopped column is frozen in
+    the block rather than removed. The host looks every ``check_every``
+    iterations (one transfer of ``O(k)`` numbers, plus a true residual for the
+    columns whose estimate met its goal); NaN or an indefinite ``M`` is then
+    reported "at or before" that iteration. ``engine`` may only be "auto" or
+    "reference" there: the iteration is array-API code run by the data's
+    library.
+
     Examples
     --------
     >>> import numpy as np
@@ -138,6 +158,13 @@ def minres(
     """
     check_options(rtol=rtol, atol=atol, maxiter=maxiter, callback=callback, warn=warn)
     shift = check_real(shift, "shift")
+    check_int(check_every, "check_every", low=1)
+    if array_kind(b).via_namespace:
+        from linalg.solvers._minres_device import device_minres
+
+        options = {"x0": x0, "shift": shift, "rtol": rtol, "atol": atol, "maxiter": maxiter}
+        options |= {"M": M, "callback": callback, "check_every": check_every, "warn": warn}
+        return device_minres(A, b, **options, engine=engine)
     system = prepare_system(A, b, x0=x0, M=M)
     impl = select("solvers.minres", engine=engine, kind=NUMPY, dtype=system.dtype)
     column = impl.load()
@@ -149,28 +176,46 @@ def minres(
 
     def solve(j: int, watch: Callable | None) -> tuple:
         x0_j = None if system.X0 is None else X[:, j].copy()
-        return column(op, B[:, j], x0_j, system.M, targets[j], maxiter, watch)
+        return column(op, B[:, j], x0_j, system.M, targets[j], maxiter, check_every, watch)
 
     outcome = by_column(solve, X, callback_caller(callback, system))
-    converged, n_iter, rnorm, histories, reasons = outcome
+    _, n_iter, rnorm, histories, reasons = outcome
+    history = stack_histories(histories)
+    return minres_result(system, X, reasons, n_iter, rnorm, history, impl.engine, warn)
+
+
+def minres_result(
+    system: CallerShape,
+    X: Any,
+    reasons: list[str],
+    n_iter: Any,
+    rnorm: Any,
+    history: np.ndarray,
+    engine: str,
+    warn: bool,
+) -> SolveResult:
+    """The :class:`SolveResult` of the host and device solvers alike."""
     return finish(
         system,
         X,
-        converged=np.array(converged),
-        n_iter=np.array(n_iter, dtype=np.int64),
-        residual_norm=np.array(rnorm),
-        history=stack_histories(histories),
-        info={"engine": impl.engine, "stop_reason": reasons[0] if system.vector else reasons},
+        converged=np.array([reason == "converged" for reason in reasons]),
+        n_iter=np.asarray(n_iter, dtype=np.int64),
+        residual_norm=np.asarray(rnorm, dtype=np.float64),
+        history=history,
+        info={"engine": engine, "stop_reason": reasons[0] if system.vector else reasons},
         warn=warn,
         solver="minres" if "singular" not in reasons else "minres (A - shift I looks singular)",
     )
 
 
-def _check_spd(beta2: float, iteration: int) -> None:
-    if beta2 < 0.0:
+def check_spd(beta2: Any, when: str) -> None:
+    """Raise if ``rᵀ M r < 0`` (for some column): ``M`` is not positive definite."""
+    values = np.atleast_1d(beta2)
+    if (values < 0.0).any():
+        value = float(values[values < 0.0][0])
         raise LinAlgError(
-            f"minres: the preconditioner M is not positive definite (rᵀ M r = {beta2:.3g} < 0 "
-            f"at iteration {iteration}); M must be symmetric positive definite"
+            f"minres: the preconditioner M is not positive definite (rᵀ M r = {value:.3g} < 0 "
+            f"{when}); M must be symmetric positive definite"
         )
 
 
@@ -181,6 +226,7 @@ def _minres_column(
     M: Operator | None,
     target: float,
     maxiter: int,
+    check_every: int,
     callback: Callable | None,
 ) -> tuple[np.ndarray, bool, int, float, list[float], str]:
     """Preconditioned MINRES on one right-hand side.
@@ -197,7 +243,7 @@ def _minres_column(
         return x, True, 0, rnorm, history, "converged"
     y = r if M is None else M.matvec(r)
     beta2 = dot(r, y)
-    _check_spd(beta2, 0)
+    check_spd(beta2, "at iteration 0")
     beta, old_beta = math.sqrt(beta2), 0.0
     r1, r2 = np.zeros_like(r), r
     w1, w2 = np.zeros_like(r), np.zeros_like(r)
@@ -216,7 +262,7 @@ def _minres_column(
         r1, r2 = r2, y
         y = r2 if M is None else M.matvec(r2)
         beta2 = dot(r2, y)
-        _check_spd(beta2, k)
+        check_spd(beta2, f"at iteration {k}")
         old_beta, beta = beta, math.sqrt(max(beta2, 0.0))
         # QR of the tridiagonal matrix: old rotations, then a new one.
         old_eps = eps
@@ -242,7 +288,8 @@ def _minres_column(
         check_residual_finite(estimate, k, "minres")
         if callback is not None:
             callback(x)
-        if estimate <= goal:
+        testing = k % check_every == 0 or k == maxiter or beta == 0.0  # last chance at beta = 0
+        if estimate <= goal and testing:
             checked, rnorm = rnorm, norm(b - A.matvec(x))
             if rnorm <= target:
                 return x, True, k, rnorm, history, "converged"

@@ -34,10 +34,17 @@ def test_equals_host_solver(namespace, rng, dtype):
     host = cg(A, B, rtol=rtol, engine="reference")
     X = to_numpy(result.x)
     assert type(result.x) is type(to_array(B)) and X.dtype == dtype
-    assert result.converged.all() and np.array_equal(result.n_iter, host.n_iter)
+    assert result.converged.all()
+    # The same recurrences: the same iteration counts where the arithmetic is NumPy's
+    # (array_api_strict). Another BLAS rounds products differently, and here (more
+    # iterations than n: convergence is shaped by rounding) that moves a column's
+    # stop by a few iterations; within 10% of the host's count.
+    same_arithmetic = type(to_array(B)).__module__.startswith("array_api_strict")
+    slack = 0 if same_arithmetic else np.ceil(0.1 * host.n_iter)
+    assert (np.abs(result.n_iter - host.n_iter) <= slack).all()
     assert (relative_residuals(A, X, B) <= 2 * rtol).all()
     assert np.abs(X - host.x).max() <= 1e3 * RTOL[np.dtype(dtype)] * np.abs(host.x).max()
-    assert result.history.shape == (host.n_iter.max() + 1, 4)
+    assert result.history.shape == (result.n_iter.max() + 1, 4)
     assert result.info["engine"] == "reference"
 
 

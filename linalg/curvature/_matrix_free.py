@@ -5,7 +5,10 @@ type (a PyTorch double-backward closure works unchanged: it receives and
 returns torch tensors), and solve ``(H + damping I) x = v``: :func:`ihvp_cg`
 by conjugate gradients, :func:`ihvp_lissa` by the truncated Neumann series
 of LiSSA. The damping term is added in the caller's array type, inside the
-callable, so no vector makes an extra trip through NumPy.
+callable, so no vector makes an extra trip through NumPy. Device data (a
+CuPy array, a GPU tensor, an array of another array-API library) is solved
+where it lives, through its own namespace: ``hvp`` then receives vectors on
+that device.
 """
 
 from __future__ import annotations
@@ -16,36 +19,35 @@ from typing import Any
 
 import numpy as np
 
-from linalg._core.namespace import to_numpy
-from linalg._core.operators import Operator
+from linalg._core.namespace import array_kind, device_of, namespace_of
 from linalg._core.results import ConvergenceWarning, LinAlgError, SolveResult
 from linalg._core.validate import (
-    as_float_array,
     check_bool,
     check_callable,
     check_int,
     check_real,
     float_input,
 )
+from linalg.curvature._callables import checked_product
 from linalg.solvers import cg
-from linalg.solvers._common import callback_caller, column_norms, finish, prepare_system
+from linalg.solvers._common import callback_caller, finish, prepare_system
+from linalg.solvers._device import column_norms, fetch, prepare
 
 __all__ = ["ihvp_cg", "ihvp_lissa"]
 
 # A convergent LiSSA recursion has ||x_j|| <= (j + 1) ||v||; past this many
 # times ||v|| (or (depth + 1) ||v||, if larger) it has certainly diverged.
 _DIVERGED = 1e8
+# The floor of ||x|| in the relative update size ||x_{j+1} - x_j|| / ||x_{j+1}||.
+_TINY = float(np.finfo(np.float64).tiny)
 
 
-def _check_hvp_and_v(hvp: Any, v: Any, damping: Any, *, anywhere: bool = False) -> float:
+def _check_hvp_and_v(hvp: Any, v: Any, damping: Any) -> float:
     """Validate what both routines share, naming the arguments; return ``damping``.
-    With ``anywhere``, ``v`` may be device data (CuPy, a GPU tensor)."""
+    ``v`` may be host or device data (CuPy, a GPU tensor)."""
     check_callable(hvp, "hvp", allow_none=False)
     damping = check_real(damping, "damping", low=0.0)
-    if anywhere:
-        float_input(v, "v", ndim=(1, 2))
-    else:
-        as_float_array(to_numpy(v, "v"), "v", ndim=(1, 2))
+    float_input(v, "v", ndim=(1, 2))
     return damping
 
 
@@ -53,16 +55,19 @@ def _damped(hvp: Callable, damping: float) -> Callable:
     """``u -> H u + damping u``, computed in ``u``'s own array type."""
 
     def apply(u: Any) -> Any:
-        hu = hvp(u)
-        shape = getattr(hu, "shape", None)
-        if shape is None or tuple(shape) != tuple(u.shape):
-            raise ValueError(
-                f"hvp returned {type(hu).__name__} of shape {shape} for a vector of shape "
-                f"{tuple(u.shape)}; it must return H v, an array shaped like v"
-            )
+        remedy = "pass an hvp that computes on v's device, or move v to the host"
+        hu = checked_product(hvp(u), u, "hvp", remedy=remedy)
         return hu if damping == 0.0 else hu + damping * u
 
     return apply
+
+
+def _system(A: Callable, v: Any) -> Any:
+    """``A X = V`` validated where ``v`` lives: NumPy for host data (a
+    :class:`~linalg.solvers._common.LinearSystem`), else ``v``'s namespace."""
+    if array_kind(v).via_namespace:
+        return prepare(A, v, None, None)
+    return prepare_system(A, v)
 
 
 def ihvp_cg(
@@ -125,7 +130,7 @@ def ihvp_cg(
     >>> bool(np.allclose(res.x, np.linalg.solve(H + np.eye(2), np.ones(2))))
     True
     """
-    damping = _check_hvp_and_v(hvp, v, damping, anywhere=True)
+    damping = _check_hvp_and_v(hvp, v, damping)
     try:
         return cg(
             _damped(hvp, damping),
@@ -156,6 +161,7 @@ def ihvp_lissa(
     depth: int,
     repeats: int = 1,
     rtol: float = 1e-6,
+    check_every: int = 1,
     callback: Callable | None = None,
     warn: bool = True,
 ) -> SolveResult:
@@ -175,7 +181,10 @@ def ihvp_lissa(
         type. It may be stochastic (a mini-batch Hessian drawing its own batch
         on every call); ``repeats`` then averages independent recursions.
     v : array_like, shape (d,) or (d, k)
-        Right-hand side(s); NumPy, or torch / JAX tensors on the CPU.
+        Right-hand side(s); NumPy, or torch / JAX tensors on the CPU. A CuPy
+        array or GPU tensor (or an array of another array-API library) is
+        solved where it lives, through its own namespace: ``hvp`` receives
+        vectors on that device and must return them there (see Notes).
     damping : float
         ``λ >= 0``; ``H + λ I`` must be positive definite.
     scale : float
@@ -189,8 +198,14 @@ def ihvp_lissa(
         (averaged) iterate, ``||x_{j+1} - x_j|| / ||x_{j+1}||``, is at most
         ``rtol``. Its remaining error is then about ``rtol s / λ_min(A)``
         relative.
+    check_every : int
+        Test for convergence, divergence and NaN every this many steps (and
+        at ``depth``): each test is a host synchronization on a device, and a
+        column may then run up to ``check_every - 1`` steps past its
+        tolerance.
     callback : callable, optional
-        Called after every step with the current estimate of ``A⁻¹ v``.
+        Called after every step with the current estimate of ``A⁻¹ v``, in
+        ``v``'s array type and shape.
     warn : bool
         Emit :class:`linalg.ConvergenceWarning` if a column did not meet
         ``rtol`` within ``depth`` steps.
@@ -209,6 +224,17 @@ def ihvp_lissa(
         If the recursion diverges (``||x_j||`` exceeds ``1e8 ||v||``):
         ``scale`` is below the largest eigenvalue of ``H + λ I``, or
         ``H + λ I`` is not positive definite; or ``hvp`` returns NaN or Inf.
+        Both are found at the next test, and the message says "at or before"
+        that step when ``check_every > 1``.
+
+    Notes
+    -----
+    One recursion runs for every column, NumPy or device data alike: the
+    iterates stay in ``v``'s namespace, and the host looks only at the
+    per-column update sizes and two flags (a NaN, a divergence), in one
+    transfer per test. A column that has stopped leaves the block at that
+    test, so ``hvp`` is called ``repeats`` times per step for every column
+    still running, and no more.
 
     Examples
     --------
@@ -225,12 +251,13 @@ def ihvp_lissa(
     depth = check_int(depth, "depth", low=1)
     repeats = check_int(repeats, "repeats", low=1)
     rtol = check_real(rtol, "rtol", low=0.0)
+    check_every = check_int(check_every, "check_every", low=1)
     check_callable(callback, "callback")
     check_bool(warn, "warn")
-    system = prepare_system(_damped(hvp, damping), v)
-    report = callback_caller(callback, system)
-    X, converged, n_iter, update, history = _recursion(
-        system.A, system.B, scale=scale, depth=depth, repeats=repeats, rtol=rtol, report=report
+    system = _system(_damped(hvp, damping), v)
+    recursion = _Recursion(system.A, system.B, scale=scale, repeats=repeats, depth=depth)
+    X, converged, n_iter, update, history = recursion.run(
+        rtol=rtol, check_every=check_every, report=callback_caller(callback, system)
     )
     if warn and not converged.all():
         warnings.warn(
@@ -254,60 +281,101 @@ def ihvp_lissa(
     )
 
 
-def _recursion(
-    A: Operator,
-    V: np.ndarray,
-    *,
-    scale: float,
-    depth: int,
-    repeats: int,
-    rtol: float,
-    report: Callable | None,
-) -> tuple[np.ndarray, ...]:
-    """Run ``repeats`` LiSSA recursions per column of ``V``; columns stop on their own."""
-    k = V.shape[1]
-    v_norm = column_norms(V)
-    limit = max(_DIVERGED, depth + 1.0) * v_norm
-    X = np.repeat(V[None], repeats, axis=0)  # (repeats, d, k), x_0 = v
-    update = np.where(v_norm > 0, 1.0, 0.0)
-    converged = update <= rtol
-    n_iter = np.zeros(k, dtype=np.int64)
-    history = [update.copy()]
-    active = np.flatnonzero(~converged)
-    for step in range(1, depth + 1):
-        if not active.size:
-            break
-        Va = V[:, active]
-        U = np.stack([Va - _product(A, Xr, step) / scale for Xr in X[:, :, active]])
-        Xa = X[:, :, active] + U
-        X[:, :, active] = Xa
-        _check_bounded(Xa, limit[active], step, scale)
-        x_norm = column_norms(Xa.mean(axis=0))
-        u_norm = column_norms(U.mean(axis=0))
-        update[active] = u_norm / np.maximum(x_norm, np.finfo(np.float64).tiny)
-        n_iter[active] = step
-        history.append(update.copy())
-        if report is not None:
-            report(X.mean(axis=0) / scale)
-        done = update[active] <= rtol
-        converged[active[done]] = True
-        active = active[~done]
-    return X.mean(axis=0) / scale, converged, n_iter, update, np.array(history)
+class _Recursion:
+    """``repeats`` LiSSA recursions per column of ``V``, in ``V``'s namespace.
 
+    The recursions of the columns still running sit side by side in one
+    block ``X`` of shape ``(d, repeats * a)`` (repeat ``r`` of the ``i``-th
+    running column is column ``r a + i``), so a dense ``A`` makes one product
+    per step. ``columns`` (host) numbers the running columns; the estimates
+    of the stopped ones are kept in ``estimates``, one vector per column.
+    """
 
-def _product(A: Operator, X: np.ndarray, step: int) -> np.ndarray:
-    out = A.matmat(np.ascontiguousarray(X))
-    if not np.isfinite(out).all():
-        raise LinAlgError(f"ihvp_lissa: hvp returned NaN or Inf at step {step}")
-    return out
+    def __init__(self, A: Any, V: Any, *, scale: float, repeats: int, depth: int) -> None:
+        self.A, self.scale, self.repeats, self.depth = A, scale, repeats, depth
+        self.xp, self.device = namespace_of(V), device_of(V)
+        (v_norm,) = fetch(self.xp, column_norms(self.xp, V))
+        self.first_update = np.where(v_norm > 0, 1.0, 0.0)  # x_0 = v counts as 1
+        self.estimates = [V[:, j] / scale for j in range(V.shape[1])]  # x_0 = v
+        self.columns = np.arange(V.shape[1])
+        self.X = self.V = self.xp.tile(V, (1, repeats))  # every repeat starts at v
+        self.all_limits = max(_DIVERGED, depth + 1.0) * v_norm
+        self.limits = self.xp.asarray(self.all_limits, device=self.device)
 
+    def run(self, *, rtol: float, check_every: int, report: Callable | None) -> tuple:
+        """Iterate until every column meets ``rtol`` or ``depth`` steps; return
+        ``(X, converged, n_iter, update, history)`` (``X`` in ``V``'s namespace)."""
+        xp = self.xp
+        converged = self.first_update <= rtol
+        n_iter = np.zeros(len(converged), dtype=np.int64)
+        history = [self.first_update]
+        self._keep(~converged)
+        no = xp.asarray(False, device=self.device)
+        nonfinite, diverged, pending, step = no, no, [], 0
+        while self.columns.size and step < self.depth:
+            step += 1
+            U = self.V - self.A.matmat(self.X) / self.scale
+            self.X = self.X + U
+            nonfinite = nonfinite | ~xp.all(xp.isfinite(U))
+            diverged = diverged | xp.any(self._by_repeat(column_norms(xp, self.X)) > self.limits)
+            mean = self._mean(self.X)
+            size = column_norms(xp, self._mean(U)) / xp.maximum(column_norms(xp, mean), _TINY)
+            pending.append(size)
+            if report is not None:
+                report(self._estimate(mean))
+            if step % check_every == 0 or step == self.depth:
+                nonfinite_now, diverged_now, *sizes = fetch(xp, nonfinite, diverged, *pending)
+                self._check(bool(nonfinite_now), bool(diverged_now), step, check_every)
+                for row in sizes:
+                    history.append(history[-1].copy())
+                    history[-1][self.columns] = row
+                n_iter[self.columns] = step
+                done = sizes[-1] <= rtol
+                converged[self.columns[done]] = True
+                for i in np.flatnonzero(done):
+                    self.estimates[self.columns[i]] = mean[:, i] / self.scale
+                self._keep(~done)
+                pending = []
+        X = self._estimate(self._mean(self.X))
+        return X, converged, n_iter, history[-1], np.array(history)
 
-def _check_bounded(X: np.ndarray, limit: np.ndarray, step: int, scale: float) -> None:
-    """Raise if any recursion (any repeat, any column) has outgrown ``limit``."""
-    norms = np.sqrt(np.einsum("rij,rij->rj", X, X, dtype=np.float64))
-    if (norms > limit).any():
-        raise LinAlgError(
-            f"ihvp_lissa: the recursion diverged at step {step} (||x|| grew past "
-            f"{_DIVERGED:g} ||v||); scale = {scale:g} is too small: it must exceed the "
-            "largest eigenvalue of H + damping I (and H + damping I must be positive definite)"
-        )
+    def _keep(self, running: np.ndarray) -> None:
+        """Keep the running columns flagged in ``running`` (a host mask over ``columns``)."""
+        if running.all():
+            return
+        xp, a, kept = self.xp, self.columns.size, np.flatnonzero(running)
+        self.columns = self.columns[kept]
+        repeats = (np.arange(self.repeats)[:, None] * a + kept).ravel()
+        repeats = xp.asarray(repeats, device=self.device)
+        self.X, self.V = xp.take(self.X, repeats, axis=1), xp.take(self.V, repeats, axis=1)
+        self.limits = xp.asarray(self.all_limits[self.columns], device=self.device)
+
+    def _by_repeat(self, values: Any) -> Any:
+        """``(repeats * a,)`` per-column values as ``(repeats, a)``."""
+        return self.xp.reshape(values, (self.repeats, -1))
+
+    def _mean(self, X: Any) -> Any:
+        """The average over the repeats of ``X``, ``(d, repeats * a) -> (d, a)``."""
+        if self.repeats == 1:
+            return X
+        return self.xp.mean(self.xp.reshape(X, (X.shape[0], self.repeats, -1)), axis=1)
+
+    def _estimate(self, mean: Any) -> Any:
+        """The ``(d, k)`` estimate of ``A⁻¹ V``: stopped columns as they stopped, the
+        running ones from the average of their iterates, ``mean``."""
+        estimates = list(self.estimates)
+        for i, j in enumerate(self.columns):
+            estimates[j] = mean[:, i] / self.scale
+        return self.xp.stack(estimates, axis=1)
+
+    def _check(self, nonfinite: bool, diverged: bool, step: int, check_every: int) -> None:
+        """Raise if ``hvp`` returned NaN or Inf, or a recursion outgrew its limit."""
+        when = "at" if check_every == 1 else "at or before"
+        if nonfinite:
+            raise LinAlgError(f"ihvp_lissa: hvp returned NaN or Inf {when} step {step}")
+        if diverged:
+            raise LinAlgError(
+                f"ihvp_lissa: the recursion diverged {when} step {step} (||x|| grew past "
+                f"{_DIVERGED:g} ||v||); scale = {self.scale:g} is too small: it must exceed the "
+                "largest eigenvalue of H + damping I (and H + damping I must be positive definite)"
+            )

@@ -2,16 +2,31 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 from scipy.linalg import get_blas_funcs, get_lapack_funcs
 
-from linalg._core.namespace import common_kind, to_caller, to_numpy
+from linalg._core.namespace import (
+    array_kind,
+    cholesky_or_none,
+    placement_of,
+    to_caller,
+    to_host,
+    to_numpy,
+)
 from linalg._core.operators import Operator
 from linalg._core.random import as_random_stream
 from linalg._core.results import LinAlgError
-from linalg._core.validate import as_float_array, check_int, check_real, check_symmetric
+from linalg._core.validate import (
+    as_float_array,
+    as_float_namespace_array,
+    check_int,
+    check_real,
+    check_symmetric,
+    float_input,
+)
 
 __all__ = ["InverseFactor", "spd_cholesky"]
 
@@ -24,21 +39,30 @@ _BASELINE_FACTOR = 100.0
 _SCALE_RANGE = (1e-30, 1e30)
 
 
-def spd_cholesky(A: np.ndarray, name: str) -> np.ndarray:
+def spd_cholesky(A: Any, name: str) -> Any:
     """The upper Cholesky factor ``U`` (``A = Uᵀ U``) of a validated square ``A``.
 
-    Raises ValueError if ``A`` is not symmetric and LinAlgError, naming the
-    remedy, if it is not positive definite.
+    NumPy input is factored by LAPACK; device data (CuPy, a GPU tensor, another
+    array-API library) in its own namespace, ``U`` then being the transpose of
+    the lower factor. Raises ValueError if ``A`` is not symmetric and
+    LinAlgError, naming the remedy, if it is not positive definite.
     """
     check_symmetric(A, name)
-    (potrf,) = get_lapack_funcs(("potrf",), (A,))
-    U, info = potrf(A, lower=False, clean=True)
-    if info != 0:
-        raise LinAlgError(
-            f"{name} is not positive definite (Cholesky failed at column {info - 1}); "
-            f"add damping: pass {name} + lambda * I with lambda > 0"
-        )
-    return U
+    if isinstance(A, np.ndarray):
+        (potrf,) = get_lapack_funcs(("potrf",), (A,))
+        U, info = potrf(A, lower=False, clean=True)
+        if info == 0:
+            return U
+        where = f" at column {info - 1}"
+    else:
+        lower = cholesky_or_none(A)
+        if lower is not None:
+            return lower.T
+        where = ""
+    raise LinAlgError(
+        f"{name} is not positive definite (Cholesky failed{where}); "
+        f"add damping: pass {name} + lambda * I with lambda > 0"
+    )
 
 
 class InverseFactor(Operator):
@@ -71,11 +95,24 @@ class InverseFactor(Operator):
     is read). The object is an :class:`~linalg._core.operators.Operator`
     for ``A⁻¹``.
 
+    Device data (a CuPy array, a GPU tensor, an array of another array-API
+    library) stays where it lives: ``A`` and ``A⁻¹`` are kept on its device,
+    the updates are array-API matrix-vector products and outer products in
+    its namespace, the Cholesky factorizations use its ``linalg``, and the
+    probe vectors are drawn on the host (the same numbers as for NumPy) and
+    copied over. Each update brings the numbers the tests above need (``uᵀ w``,
+    ``wᵀ w``, the trace of the inverse, and whether ``u`` is finite) to the
+    host in one transfer, and each probe check one more; ``u`` and the arrays
+    given to :meth:`solve` must live on the same device (NumPy data is
+    refused, and vice versa). :attr:`inverse` and :attr:`matrix` are then
+    copies, and :meth:`as_linear_operator` is refused.
+
     Parameters
     ----------
     A : array_like, shape (n, n)
         Symmetric positive definite, float32 or float64 (integers promoted to
-        float64). Copied; never modified.
+        float64). NumPy, torch / JAX tensors on the CPU, or device data (see
+        above). Copied; never modified.
     check_every : int, default 16
         Updates between probe checks (``>= 1``).
     rtol : float, optional
@@ -120,36 +157,42 @@ class InverseFactor(Operator):
     def __init__(
         self, A: Any, *, check_every: int = 16, rtol: float | None = None, rng: Any = None
     ) -> None:
-        A = as_float_array(to_numpy(A, "A"), "A", ndim=2)
+        A, self._xp, self._kind = float_input(A, "A", ndim=2)
         upper = spd_cholesky(A, "A")
         super().__init__(A.shape, A.dtype)
         self.check_every = check_int(check_every, "check_every", low=1)
-        eps = float(np.finfo(A.dtype).eps)
+        eps = float(np.finfo(self.dtype).eps)
         self.rtol = eps**0.75 if rtol is None else check_real(rtol, "rtol", low=0.0)
         self._eps = eps
         self._stream = as_random_stream(rng)
         self._n_probes = 0
-        self._A = np.array((A + A.T) / 2, dtype=A.dtype, order="C")
-        self._inverse = np.empty_like(self._A)
+        self._place = placement_of(A)
+        symmetric = (A + A.T) / 2
+        if self._place.on_host:  # BLAS ger updates both matrices in place: C order
+            self._A = np.ascontiguousarray(symmetric)
+            self._inverse = np.empty_like(self._A)
+            self._ger = get_blas_funcs("ger", (self._A,))
+        else:
+            self._A = symmetric
         # A = _scale_A * _A and A⁻¹ = _scale_inv * _inverse: decays touch no matrix entries
         self._scale_A = self._scale_inv = 1.0
-        self._ger = get_blas_funcs("ger", (self._A,))
         self.n_updates = 0
         self.n_refactorizations = 0
         self._since_check = 0
         self._invert(upper)
 
     @property
-    def inverse(self) -> np.ndarray:
-        """``A⁻¹`` as a read-only view (copy it to keep it past the next update)."""
+    def inverse(self) -> Any:
+        """``A⁻¹``: a read-only NumPy view for host data (copy it to keep it past the
+        next update), a copy on the device for device data."""
         self._fold()
-        return _read_only(self._inverse)
+        return self._exported(self._inverse)
 
     @property
-    def matrix(self) -> np.ndarray:
-        """The maintained ``A`` as a read-only view."""
+    def matrix(self) -> Any:
+        """The maintained ``A``, as :attr:`inverse` is given."""
         self._fold()
-        return _read_only(self._A)
+        return self._exported(self._A)
 
     def rank_one_update(self, u: Any, *, alpha: float = 1.0, decay: float = 1.0) -> None:
         """``A <- decay * A + alpha * u uᵀ`` and its inverse, in O(n²).
@@ -157,7 +200,7 @@ class InverseFactor(Operator):
         Parameters
         ----------
         u : array_like, shape (n,)
-            Finite. Never modified.
+            Finite; on the device of ``A`` for device data. Never modified.
         alpha : float, default 1.0
             Weight of ``u uᵀ``; negative values downdate.
         decay : float, default 1.0
@@ -170,95 +213,157 @@ class InverseFactor(Operator):
             as it was.
         """
         n = self.shape[0]
-        u = as_float_array(to_numpy(u, "u"), "u", ndim=1, dtype=self.dtype)
-        if u.shape != (n,):
-            raise ValueError(f"u must have length {n} (the size of A), got shape {u.shape}")
+        # on a device, u's finiteness comes to the host with the scalars below
+        u = self._argument(u, "u", ndim=1, finite=self._place.on_host, cast=True)
+        if tuple(u.shape) != (n,):
+            raise ValueError(f"u must have length {n} (the size of A), got shape {tuple(u.shape)}")
         alpha = check_real(alpha, "alpha")
         decay = check_real(decay, "decay", low=0.0, low_inclusive=False)
         beta = alpha / decay
         w = self._scale_inv * (self._inverse @ u)
-        uw = float(u @ w)
+        xp = self._xp
+        finite = () if self._place.on_host else (xp.all(xp.isfinite(u)),)
+        uw, trace, ww, *finite = self._floats(u @ w, xp.linalg.trace(self._inverse), w @ w, *finite)
+        if not all(finite):
+            as_float_namespace_array(u, "u", xp)  # raises, naming NaN or Inf
         delta = 1.0 + beta * uw
         if delta <= np.sqrt(self._eps) * (1.0 + abs(beta * uw)):
             self._update_matrix(u, alpha, decay, restore_on_failure=True)
             return
-        old_trace = self._scale_inv * float(np.trace(self._inverse))
+        old_trace = self._scale_inv * trace
         self._update_matrix(u, alpha, decay, restore_on_failure=False)
         self._scale_inv /= decay
-        self._add_outer(self._inverse, -beta / (delta * decay * self._scale_inv), w)
+        self._inverse = self._add_outer(self._inverse, -beta / (delta * decay * self._scale_inv), w)
         self.n_updates += 1
         self._since_check += 1
-        correction = beta * float(w @ w) / delta
+        correction = beta * ww / delta
         if abs(correction) > _CANCELLATION_LIMIT * abs(old_trace - correction):
             self._refactorize()
         elif self._since_check >= self.check_every:
             self._check()
 
     def solve(self, X: Any) -> Any:
-        """``A⁻¹ X`` for ``X`` of shape ``(n,)`` or ``(n, k)``, in the caller's array type."""
-        kind = common_kind(X)
-        X = as_float_array(to_numpy(X, "X"), "X", ndim=(1, 2))
+        """``A⁻¹ X`` for ``X`` of shape ``(n,)`` or ``(n, k)``, in the caller's array type
+        (on the device of ``A`` for device data)."""
+        kind = array_kind(X)
+        X = self._argument(X, "X", ndim=(1, 2))
         if X.shape[0] != self.shape[0]:
-            raise ValueError(f"X must have {self.shape[0]} rows (the size of A), got {X.shape}")
+            raise ValueError(
+                f"X must have {self.shape[0]} rows (the size of A), got {tuple(X.shape)}"
+            )
         return to_caller(self._apply(X), kind)
 
-    def _apply(self, X: np.ndarray) -> np.ndarray:
-        return (self._inverse @ X) * self.dtype.type(self._scale_inv)
+    def as_linear_operator(self):
+        """``A⁻¹`` as a :class:`scipy.sparse.linalg.LinearOperator` (host data only)."""
+        if self._kind.via_namespace:
+            raise TypeError(
+                f"as_linear_operator needs a host inverse (a SciPy LinearOperator), and this "
+                f"one holds {self._kind}: use solve() on the device"
+            )
+        return super().as_linear_operator()
+
+    def _apply(self, X: Any) -> Any:
+        self._check_place(X, "X")
+        return (self._inverse @ X) * self._scale_inv
 
     _matvec = _matmat = _rmatvec = _rmatmat = _apply
 
+    def _check_place(self, x: Any, name: str) -> None:
+        """Refuse ``x`` unless it lives where ``A`` does (host data mixes freely)."""
+        kind = array_kind(x)
+        if (kind.via_namespace or self._kind.via_namespace) and kind != self._kind:
+            raise TypeError(
+                f"{name} holds {kind} and A {self._kind}: pass {name} where A lives (linalg "
+                "copies nothing between libraries or devices silently)"
+            )
+
+    def _argument(
+        self, x: Any, name: str, *, ndim: Any, finite: bool = True, cast: bool = False
+    ) -> Any:
+        """``x`` validated, once it lives where ``A`` does: NumPy for host data, else in
+        ``A``'s namespace; with ``cast``, in ``A``'s dtype."""
+        self._check_place(x, name)
+        if self._place.on_host:
+            dtype = self.dtype if cast else None
+            return as_float_array(to_numpy(x, name), name, ndim=ndim, finite=finite, dtype=dtype)
+        x = as_float_namespace_array(x, name, self._xp, ndim=ndim, finite=finite)
+        return self._xp.astype(x, self._place.dtype(self.dtype), copy=False) if cast else x
+
+    def _floats(self, *scalars: Any) -> list[float]:
+        """0-d arrays as Python floats, brought to the host in one transfer."""
+        if self._place.on_host:
+            return [float(s) for s in scalars]
+        xp = self._xp
+        values = to_host(xp.stack([xp.astype(s, xp.float64) for s in scalars]))
+        return [float(v) for v in values]
+
+    def _exported(self, x: Any) -> Any:
+        return _read_only(x) if self._place.on_host else self._xp.asarray(x, copy=True)
+
     def _update_matrix(
-        self, u: np.ndarray, alpha: float, decay: float, *, restore_on_failure: bool
+        self, u: Any, alpha: float, decay: float, *, restore_on_failure: bool
     ) -> None:
-        """Update ``A`` in place; with ``restore_on_failure``, refactorize (or roll back)."""
+        """Update ``A``; with ``restore_on_failure``, refactorize (or leave ``A`` as it was)."""
         if not restore_on_failure:
             self._scale_A *= decay
-            self._add_outer(self._A, alpha / self._scale_A, u)
+            self._A = self._add_outer(self._A, alpha / self._scale_A, u)
             if not _SCALE_RANGE[0] < self._scale_A < _SCALE_RANGE[1]:
                 self._fold()
             return
         self._fold()
-        old = self._A.copy()
-        self._A *= self.dtype.type(decay)
-        self._add_outer(self._A, alpha, u)
+        candidate = self._add_outer(self._A * decay, alpha, u)
         try:
-            upper = spd_cholesky(self._A, "A")
+            upper = spd_cholesky(candidate, "A")
         except LinAlgError as exc:
-            self._A[...] = old
             raise LinAlgError(
                 f"the update (alpha={alpha:g}, decay={decay:g}) makes A indefinite, so it "
                 "was not applied; use a smaller downdate |alpha| or add damping to A"
             ) from exc
+        self._A = candidate
         self._invert(upper)
         self.n_updates += 1
         self.n_refactorizations += 1
 
-    def _add_outer(self, X: np.ndarray, coefficient: float, v: np.ndarray) -> None:
-        """``X += coefficient * v vᵀ`` in place (BLAS ger), keeping ``X`` exactly symmetric.
+    def _add_outer(self, X: Any, coefficient: float, v: Any) -> Any:
+        """``X + coefficient * v vᵀ``, in place where the library allows, exactly symmetric.
 
-        ``ger`` scales one of its vectors by its ``alpha``, which would round
-        ``X[i, j]`` and ``X[j, i]`` differently; with ``z = sqrt(|c|) v`` and
-        ``alpha = ±1`` both entries get the same product ``z_i z_j``.
+        With ``z = sqrt(|c|) v`` both ``X[i, j]`` and ``X[j, i]`` get the same
+        product ``z_i z_j`` (BLAS ``ger`` with ``alpha = ±1`` on the host,
+        whose own ``alpha`` would round the two entries differently).
         """
-        z = np.sqrt(abs(coefficient)) * v
-        self._ger(np.copysign(1.0, coefficient), z, z, a=X.T, overwrite_a=True)
+        if self._place.on_host:
+            z = np.sqrt(abs(coefficient)) * v
+            self._ger(np.copysign(1.0, coefficient), z, z, a=X.T, overwrite_a=True)
+            return X
+        z = math.sqrt(abs(coefficient)) * v
+        outer = self._xp.linalg.outer(z, z)
+        if coefficient >= 0:
+            X += outer
+        else:
+            X -= outer
+        return X
 
     def _fold(self) -> None:
-        """Multiply the pending scales into ``_A`` and ``_inverse``."""
+        """Multiply the pending scales into ``_A`` and ``_inverse`` (Python floats: rounded
+        to the matrices' dtype, as NumPy scalars of it would be)."""
         if self._scale_A != 1.0:
-            self._A *= self.dtype.type(self._scale_A)
+            self._A *= self._scale_A
         if self._scale_inv != 1.0:
-            self._inverse *= self.dtype.type(self._scale_inv)
+            self._inverse *= self._scale_inv
         self._scale_A = self._scale_inv = 1.0
 
-    def _invert(self, upper: np.ndarray) -> None:
+    def _invert(self, upper: Any) -> None:
         """Set the inverse from the upper Cholesky factor of the folded ``A``."""
-        (potri,) = get_lapack_funcs(("potri",), (upper,))
-        inverse, info = potri(upper, lower=False)
-        if info != 0:
-            raise LinAlgError(f"inverting the Cholesky factor of A failed (info={info})")
-        upper_part = np.triu(inverse)
-        self._inverse[...] = upper_part + np.triu(upper_part, 1).T
+        if self._place.on_host:
+            (potri,) = get_lapack_funcs(("potri",), (upper,))
+            inverse, info = potri(upper, lower=False)
+            if info != 0:
+                raise LinAlgError(f"inverting the Cholesky factor of A failed (info={info})")
+            self._inverse[...] = _upper_mirrored(np, inverse)
+        else:
+            # U⁻¹ by LU of an upper triangular matrix: no pivoting, exactly triangular
+            inverse_upper = self._xp.linalg.inv(upper)
+            self._inverse = _upper_mirrored(self._xp, inverse_upper @ inverse_upper.T)
         self._scale_inv = 1.0
         self._since_check = 0
         self._baseline = self._probe()
@@ -266,8 +371,10 @@ class InverseFactor(Operator):
     def _probe(self) -> float:
         x = self._stream.normal(self.shape[0], dtype=self.dtype, offset=self._n_probes)
         self._n_probes += self.shape[0]
+        x = self._place.put(x)
         residual = self._A @ (self._inverse @ x) - x
-        return float(np.linalg.norm(residual) / np.linalg.norm(x))
+        norm = self._xp.linalg.vector_norm
+        return float(norm(residual) / norm(x))
 
     def _check(self) -> None:
         self._since_check = 0
@@ -286,6 +393,12 @@ class InverseFactor(Operator):
             f"<{n}x{n} InverseFactor with n_updates={self.n_updates}, "
             f"n_refactorizations={self.n_refactorizations}, dtype={self.dtype}>"
         )
+
+
+def _upper_mirrored(xp: Any, S: Any) -> Any:
+    """The symmetric matrix whose upper triangle is that of ``S`` (exactly symmetric)."""
+    upper = xp.triu(S)
+    return upper + xp.triu(upper, k=1).T
 
 
 def _read_only(x: np.ndarray) -> np.ndarray:

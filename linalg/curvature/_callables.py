@@ -15,7 +15,8 @@ def checked_product(out: Any, u: Any, name: str, *, remedy: str) -> Any:
     another array-API library), of ``u``'s own array type; ``remedy`` ends the
     TypeError otherwise."""
     shape = getattr(out, "shape", None)
-    if shape is None or tuple(shape) != tuple(u.shape):
+    shape = None if shape is None else tuple(shape)
+    if shape != tuple(u.shape):
         raise ValueError(
             f"{name} returned {type(out).__name__} of shape {shape} for a vector of shape "
             f"{tuple(u.shape)}; it must return an array shaped like its input"

@@ -18,6 +18,7 @@ __all__ = [
     "ArrayKind",
     "Placement",
     "array_kind",
+    "check_lives_with",
     "cholesky_or_none",
     "device_of",
     "namespace_of",
@@ -145,6 +146,27 @@ def common_kind(*arrays: Any) -> ArrayKind:
             "libraries or devices silently: convert them to one array type first"
         )
     return kinds.pop() if kinds else NUMPY
+
+
+def check_lives_with(x: Any, name: str, kind: ArrayKind, owner: str) -> None:
+    """Refuse ``x`` unless it lives where ``owner`` (data of ``kind``) does.
+
+    Host data of any library mixes freely with host data; device data must be
+    of ``kind`` exactly (the same library and device).
+
+    Raises
+    ------
+    TypeError
+        Naming ``name``, both places and the remedy.
+    """
+    if kind == NUMPY and isinstance(x, np.ndarray):
+        return
+    got = array_kind(x)
+    if got != kind and (got.via_namespace or kind.via_namespace):
+        raise TypeError(
+            f"{name} holds {got} and {owner} {kind}: convert {name} to the array type of "
+            f"{owner} (linalg copies nothing between libraries or devices silently)"
+        )
 
 
 def to_numpy(x: Any, name: str) -> Any:

@@ -10,6 +10,7 @@ from scipy.linalg import get_blas_funcs, get_lapack_funcs
 
 from linalg._core.namespace import (
     array_kind,
+    check_lives_with,
     cholesky_or_none,
     placement_of,
     to_caller,
@@ -270,12 +271,7 @@ class InverseFactor(Operator):
 
     def _check_place(self, x: Any, name: str) -> None:
         """Refuse ``x`` unless it lives where ``A`` does (host data mixes freely)."""
-        kind = array_kind(x)
-        if (kind.via_namespace or self._kind.via_namespace) and kind != self._kind:
-            raise TypeError(
-                f"{name} holds {kind} and A {self._kind}: pass {name} where A lives (linalg "
-                "copies nothing between libraries or devices silently)"
-            )
+        check_lives_with(x, name, self._kind, "A")
 
     def _argument(
         self, x: Any, name: str, *, ndim: Any, finite: bool = True, cast: bool = False

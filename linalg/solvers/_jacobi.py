@@ -6,7 +6,13 @@ from typing import Any
 
 import numpy as np
 
-from linalg._core.namespace import NUMPY, array_kind, namespace_of, to_host, to_numpy
+from linalg._core.namespace import (
+    array_kind,
+    check_lives_with,
+    namespace_of,
+    to_host,
+    to_numpy,
+)
 from linalg._core.operators import Operator, as_operator, is_sparse
 from linalg._core.validate import as_float_array, float_input
 
@@ -40,14 +46,7 @@ class DiagonalOperator(Operator):
 
     def _where_diagonal_lives(self, V: Any) -> Any:
         """The diagonal, once ``V`` is known to live where it does."""
-        if self._kind != NUMPY or not isinstance(V, np.ndarray):
-            kind = array_kind(V)
-            if (kind.via_namespace or self._kind.via_namespace) and kind != self._kind:
-                raise TypeError(
-                    f"the vectors hold {kind} and the diagonal {self._kind}: pass vectors "
-                    "where the diagonal lives (linalg copies nothing between libraries or "
-                    "devices silently)"
-                )
+        check_lives_with(V, "X", self._kind, "the diagonal")
         return self.diagonal
 
     def as_linear_operator(self):

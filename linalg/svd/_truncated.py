@@ -10,9 +10,9 @@ import scipy.sparse as sp
 
 from linalg._core.namespace import (
     HOST,
-    ArrayKind,
     Placement,
     array_kind,
+    check_lives_with,
     placement_of,
     to_caller,
     to_host,
@@ -212,7 +212,7 @@ class TruncatedSVD:
         on_device = [x for x in factors.values() if array_kind(x).via_namespace]
         self._kind = array_kind(on_device[0] if on_device else U)
         for name, x in factors.items():
-            _refuse_mixing(x, name, self._kind, "the other factors")
+            check_lives_with(x, name, self._kind, "the other factors")
         self._place = place = placement_of(on_device[0]) if on_device else HOST
         U = float_input(U, "U", ndim=2)[0]
         s = float_input(s, "s", ndim=1)[0]
@@ -568,7 +568,7 @@ class TruncatedSVD:
     def _check_block(self, E: Any, name: str, size: int, axis: int) -> Any:
         """A 2-D float block (dense or CSR) of the object's dtype with ``size`` on
         ``axis``, living where the factors do."""
-        _refuse_mixing(E, name, self._kind, "the factors")
+        check_lives_with(E, name, self._kind, "the factors")
         if type(E).__module__.startswith("cupyx.scipy.sparse"):
             raise TypeError(
                 f"{name} is a {type(E).__name__} (cupyx.scipy.sparse); updates of factors on "
@@ -598,7 +598,7 @@ class TruncatedSVD:
             remove[idx] = True
         else:
             if array_kind(idx).via_namespace:  # indices: small, read on the host
-                _refuse_mixing(idx, "idx", self._kind, "the factors")
+                check_lives_with(idx, "idx", self._kind, "the factors")
                 idx = to_host(idx)
             idx = np.asarray(to_numpy(idx, "idx"))
             if idx.dtype == bool:
@@ -629,17 +629,6 @@ def _check_options(method: Any, reorth_tol: Any, krylov_rank: Any, krylov_iter: 
         check_real(reorth_tol, "reorth_tol", low=0.0, low_inclusive=False)
     check_int(krylov_rank, "krylov_rank", low=1, allow_none=True)
     check_int(krylov_iter, "krylov_iter", low=0)
-
-
-def _refuse_mixing(x: Any, name: str, kind: ArrayKind, others: str) -> None:
-    """A TypeError unless ``x`` and ``others`` (of ``kind``) are both host data or
-    both arrays of one device library."""
-    got = array_kind(x)
-    if got != kind and (got.via_namespace or kind.via_namespace):
-        raise TypeError(
-            f"{name} holds {got} and {others} {kind}: convert {name} to the factors' array "
-            "type (linalg copies nothing between host and device silently)"
-        )
 
 
 def _owned_copy(X: Any, dtype: np.dtype, place: Placement) -> Any:

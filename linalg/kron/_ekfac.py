@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from linalg._core.namespace import common_kind
+from linalg._core.namespace import check_lives_with
 from linalg._core.validate import float_input
 from linalg.kron._factored import KroneckerFactored
 from linalg.kron._products import astype, eigh, inverse_scale
@@ -110,13 +110,7 @@ class EKFAC(KroneckerFactored):
         EKFAC
             ``self``.
         """
-        if (kind := common_kind(per_sample_grads)) != self._kind and (
-            kind.via_namespace or self._kind.via_namespace
-        ):
-            raise TypeError(
-                f"per_sample_grads holds {kind} and the factors {self._kind}: pass them "
-                "where the factors live"
-            )
+        check_lives_with(per_sample_grads, "per_sample_grads", self._kind, "the factors")
         grads = float_input(per_sample_grads, "per_sample_grads", ndim=3)[0]
         if tuple(grads.shape[1:]) != (self.dim_out, self.dim_in):
             raise ValueError(

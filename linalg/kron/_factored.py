@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from linalg._core.engines import select
-from linalg._core.namespace import NUMPY, common_kind, namespace_of, to_caller
+from linalg._core.namespace import NUMPY, check_lives_with, common_kind, namespace_of, to_caller
 from linalg._core.validate import result_dtype
 from linalg.kron._products import (
     astype,
@@ -78,11 +78,8 @@ class KroneckerFactored:
         return inverse_operator(self._solve, (self.dim_out, self.dim_in), self.dtype)
 
     def _public(self, V: Any, apply) -> Any:
+        check_lives_with(V, "V", self._kind, "the factors")
         kind = common_kind(V)
-        if (kind.via_namespace or self._kind.via_namespace) and kind != self._kind:
-            raise TypeError(
-                f"V holds {kind} and the factors {self._kind}: pass V where the factors live"
-            )
         V = check_matrices(V, "V", (self.dim_out, self.dim_in), anywhere=True)
         dtype = result_dtype(self.dtype, V.dtype)
         Y = astype(apply(astype(V, self.dtype)), dtype)

@@ -9,15 +9,13 @@ import numpy as np
 from scipy.linalg import solve_triangular
 
 from linalg._core.namespace import (
-    cholesky_or_none,
     common_kind,
     device_of,
     namespace_of,
     to_caller,
     to_host,
 )
-from linalg._core.results import LinAlgError
-from linalg._core.validate import check_int, check_symmetric, float_input, result_dtype
+from linalg._core.validate import check_int, float_input, result_dtype
 from linalg.kron._inverse_factor import spd_cholesky
 
 __all__ = ["LowRank", "fisher_weighted_svd"]
@@ -123,8 +121,8 @@ def fisher_weighted_svd(W: Any, A: Any, G: Any, rank: int) -> LowRank:
     if rank > min(n_out, n_in):
         raise ValueError(f"rank must be <= min(out, in) = {min(n_out, n_in)}, got {rank}")
     dtype = getattr(xp, result_dtype(W.dtype, A.dtype, G.dtype).name)
-    upper_a = _upper_cholesky(xp.astype(A, dtype, copy=False), "A")  # A = C_A C_Aᵀ, C_A = Uᵀ
-    upper_g = _upper_cholesky(xp.astype(G, dtype, copy=False), "G")
+    upper_a = spd_cholesky(xp.astype(A, dtype, copy=False), "A")  # A = C_A C_Aᵀ, C_A = Uᵀ
+    upper_g = spd_cholesky(xp.astype(G, dtype, copy=False), "G")
     whitened = upper_g @ xp.astype(W, dtype, copy=False) @ upper_a.T
     U, s, Vt = xp.linalg.svd(whitened, full_matrices=False)
     s = to_host(s)
@@ -135,20 +133,6 @@ def fisher_weighted_svd(W: Any, A: Any, G: Any, rank: int) -> LowRank:
     error = float(np.linalg.norm(s[rank:])) / total if total > 0 else 0.0
     L, R = xp.astype(L, dtype, copy=False), xp.astype(R, dtype, copy=False)
     return LowRank(to_caller(L, kind), to_caller(R, kind), error)
-
-
-def _upper_cholesky(A: Any, name: str) -> Any:
-    """:func:`spd_cholesky` (LAPACK) for NumPy; the same factor in ``A``'s namespace otherwise."""
-    if isinstance(A, np.ndarray):
-        return spd_cholesky(A, name)
-    check_symmetric(A, name)
-    lower = cholesky_or_none(A)
-    if lower is None:
-        raise LinAlgError(
-            f"{name} is not positive definite (Cholesky failed); "
-            f"add damping: pass {name} + lambda * I with lambda > 0"
-        )
-    return lower.T
 
 
 def _solve_upper(upper: Any, B: Any) -> Any:

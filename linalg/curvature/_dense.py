@@ -13,6 +13,7 @@ from linalg._core.engines import ANY_ARRAY_LIBRARY, register, select
 from linalg._core.namespace import (
     NUMPY,
     ArrayKind,
+    check_lives_with,
     cholesky_or_none,
     common_kind,
     device_of,
@@ -421,12 +422,8 @@ class DenseIHVP:
         )
 
     def _public(self, v: Any, apply: Callable[[Any], Any]) -> Any:
+        check_lives_with(v, "v", self._kind, "grads")
         V, xp, kind = float_input(v, "v", ndim=(1, 2))
-        if (kind.via_namespace or self._kind.via_namespace) and kind != self._kind:
-            raise TypeError(
-                f"v holds {kind} and grads {self._kind}: pass v where grads live (linalg "
-                "copies nothing between libraries or devices silently)"
-            )
         if V.shape[-1] != self.dim:
             raise ValueError(
                 f"v must have last dimension {self.dim} (dim, the columns of grads), "

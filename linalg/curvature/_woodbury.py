@@ -9,6 +9,7 @@ import numpy as np
 from linalg._core.namespace import (
     Placement,
     array_kind,
+    check_lives_with,
     common_kind,
     numpy_dtype,
     placement_of,
@@ -181,9 +182,8 @@ class WoodburySolver(Operator):
         >>> np.allclose(x, np.linalg.inv(np.diag([1.0, 2.0, 4.0]) + np.ones((3, 3))))
         True
         """
+        check_lives_with(v, "v", self._kind, "U")
         kind = array_kind(v)
-        if (kind.via_namespace or self._kind.via_namespace) and kind != self._kind:
-            raise TypeError(f"v holds {kind} and U {self._kind}: pass v where U lives")
         V = _check_rhs(v, self.shape[0])
         xp = self._place.xp
         x = xp.astype(self._apply(V), getattr(xp, result_dtype(self.dtype, V.dtype).name))

@@ -6,6 +6,13 @@ shift of Tropp, Yurtsever, Udell and Cevher that keeps it stable in floating
 point. The preconditioner of Frangella, Tropp and Udell turns it into an
 approximate inverse of ``A + μI`` for :func:`linalg.solvers.cg`, doubling the
 rank until the estimated condition number of the preconditioned system is small.
+
+On a device matrix (CuPy, a GPU tensor, another array-API library) the tall
+arrays (``Ω``, ``Y``, ``B``, ``U``) stay on the device, through the data's
+namespace, and the ``rank × rank`` factors (``Ωᵀ Y_ν`` and its Cholesky factor,
+the ``R`` of ``B = Q R`` and its SVD, the power method's Ritz values) go to the
+host, where LAPACK handles them in microseconds; ``Ω`` is drawn on the host from
+the same stream, so the result equals the NumPy path's to rounding.
 """
 
 from __future__ import annotations
@@ -16,7 +23,18 @@ from typing import Any, NamedTuple
 import numpy as np
 import scipy.linalg
 
-from linalg._core.namespace import array_kind, to_caller, to_numpy
+from linalg._core.namespace import (
+    HOST,
+    Placement,
+    array_kind,
+    check_lives_with,
+    common_kind,
+    numpy_dtype,
+    placement_of,
+    to_caller,
+    to_host,
+    to_numpy,
+)
 from linalg._core.operators import MatrixOperator, Operator, as_operator
 from linalg._core.random import RandomStream, as_random_stream
 from linalg._core.results import LinAlgError
@@ -26,6 +44,7 @@ from linalg._core.validate import (
     check_int,
     check_real,
     check_symmetric,
+    float_input,
     result_dtype,
 )
 from linalg.sketch._dense_sketches import gaussian
@@ -72,39 +91,46 @@ class _Sketch:
     fresh rank-``2r`` sketch.
     """
 
-    def __init__(self, A: Operator, stream: RandomStream, engine: str | None) -> None:
+    def __init__(
+        self, A: Operator, place: Placement, stream: RandomStream, engine: str | None
+    ) -> None:
         self.A = A
+        self.place = place
         self.stream = stream
         self.engine = engine
         n = A.shape[0]
-        self.Omega = np.empty((n, 0), dtype=A.dtype)
-        self.Y = np.empty((n, 0), dtype=A.dtype)
+        self.Omega = place.empty((n, 0), A.dtype)
+        self.Y = place.empty((n, 0), A.dtype)
 
     @property
     def rank(self) -> int:
         return self.Omega.shape[1]
 
     def grow(self, rank: int) -> None:
-        """Extend ``Ω`` and ``Y`` to ``rank`` columns."""
+        """Extend ``Ω`` and ``Y`` to ``rank`` columns (the new columns of ``Ω`` drawn
+        on the host, orthonormalized and multiplied where ``A`` lives)."""
+        xp = self.place.xp
         n, old = self.Omega.shape
         sketch = gaussian(n, rank, rng=self.stream, dtype=self.A.dtype, engine=self.engine)
-        G = sketch[:, old:rank].todense()
+        G = self.place.put(sketch[:, old:rank].todense())
         for _ in range(2):  # block Gram-Schmidt against the columns kept; twice is enough
-            G -= self.Omega @ (self.Omega.T @ G)
-        Q, _ = np.linalg.qr(G)
-        Y = np.asarray(self.A.matmat(Q), dtype=self.A.dtype)
-        if not np.isfinite(Y).all():
+            G = G - self.Omega @ (self.Omega.T @ G)
+        Q, _ = xp.linalg.qr(G)
+        Y = _product(self.A, Q, self.place)
+        if not bool(xp.all(xp.isfinite(Y))):
             raise LinAlgError("nystrom: the products A Ω hold NaN or Inf; A must be finite")
-        self.Omega = np.hstack([self.Omega, Q])
-        self.Y = np.hstack([self.Y, Y])
+        self.Omega = xp.concat([self.Omega, Q], axis=1)
+        self.Y = xp.concat([self.Y, Y], axis=1)
 
     def factor(self) -> _ShiftedFactor:
         """The factor ``B`` of the shifted approximation ``B Bᵀ`` from ``Ω`` and ``Y``."""
+        place = self.place
         n = self.Omega.shape[0]
         finfo = np.finfo(self.A.dtype)
-        nu = max(math.sqrt(n) * finfo.eps * float(np.linalg.norm(self.Y)), float(finfo.tiny))
-        Y_nu = self.Y + self.A.dtype.type(nu) * self.Omega
-        core = self.Omega.T @ Y_nu
+        norm = float(place.xp.linalg.vector_norm(self.Y))
+        nu = max(math.sqrt(n) * finfo.eps * norm, float(finfo.tiny))
+        Y_nu = self.Y + float(self.A.dtype.type(nu)) * self.Omega  # ν rounded to A's dtype
+        core = place.host(self.Omega.T @ Y_nu)
         core = (core + core.T) / 2
         try:
             L = np.linalg.cholesky(core)
@@ -115,41 +141,65 @@ class _Sketch:
                 "more than its most negative eigenvalue, or use a randomized SVD for an "
                 "indefinite matrix"
             ) from None
-        B = scipy.linalg.solve_triangular(L, Y_nu.T, lower=True, check_finite=False).T
-        return _ShiftedFactor(B, nu)
+        if place.on_host:
+            B = scipy.linalg.solve_triangular(L, Y_nu.T, lower=True, check_finite=False).T
+        else:  # B = Y_ν L⁻ᵀ: L⁻¹ (rank × rank) formed on the host, the product on the device
+            inverse = scipy.linalg.solve_triangular(L, np.eye(len(L), dtype=L.dtype), lower=True)
+            B = Y_nu @ place.put(inverse.T)
+        return _ShiftedFactor(B, nu, place)
 
 
 class _ShiftedFactor(NamedTuple):
-    """``B`` with ``B Bᵀ = Y_ν (Ωᵀ Y_ν)⁻¹ Y_νᵀ``, the approximation of ``A + νI`` on range(Ω)."""
+    """``B`` with ``B Bᵀ = Y_ν (Ωᵀ Y_ν)⁻¹ Y_νᵀ``, the approximation of ``A + νI`` on range(Ω),
+    where ``place`` keeps its tall arrays."""
 
-    B: np.ndarray
+    B: Any
     nu: float
+    place: Placement = HOST
 
-    def eigen(self) -> tuple[np.ndarray, np.ndarray]:
-        """``U, lam``: the thin SVD ``B = U Σ Vᵀ`` and ``lam = max(Σ² − ν, 0)``."""
-        dtype = self.B.dtype
-        U, sigma, _ = scipy.linalg.svd(self.B, full_matrices=False, check_finite=False)
-        lam = np.maximum(sigma.astype(dtype) ** 2 - dtype.type(self.nu), 0)
-        return U.astype(dtype, copy=False), lam
+    def eigen(self) -> tuple[Any, np.ndarray]:
+        """``U, lam``: the thin SVD ``B = U Σ Vᵀ`` and ``lam = max(Σ² − ν, 0)`` (``U``
+        where ``B`` lives, from ``B = Q R`` and the SVD of ``R`` on a device)."""
+        place = self.place
+        if place.on_host:
+            U, sigma, _ = scipy.linalg.svd(self.B, full_matrices=False, check_finite=False)
+        else:
+            Q, R = place.xp.linalg.qr(self.B)
+            U_R, sigma, _ = scipy.linalg.svd(place.host(R), check_finite=False)
+            U = Q @ place.put(U_R)
+        lam = np.maximum(sigma**2 - sigma.dtype.type(self.nu), 0)  # sigma has B's dtype
+        return U, lam
 
     def smallest_eigenvalue(self) -> float:
         """``lam[-1]`` of :meth:`eigen`, from the eigenvalues of ``Bᵀ B`` (no SVD)."""
-        return max(float(np.linalg.eigvalsh(self.B.T @ self.B)[0]) - self.nu, 0.0)
+        gram = self.place.host(self.B.T @ self.B)
+        return max(float(np.linalg.eigvalsh(gram)[0]) - self.nu, 0.0)
 
 
-def _psd_operator(A: Any) -> Operator:
-    """Validate a square (symmetric, for a matrix) ``A`` and wrap it as an Operator."""
+def _product(A: Operator, V: Any, place: Placement) -> Any:
+    """``A V`` in ``A``'s dtype, where ``V`` lives."""
+    if place.on_host:
+        return np.asarray(A.matmat(V), dtype=A.dtype)
+    return place.xp.astype(A.matmat(V), place.dtype(A.dtype), copy=False)
+
+
+def _psd_operator(A: Any) -> tuple[Operator, Placement]:
+    """Validate a square (symmetric, for a matrix) ``A``; wrap it as an Operator, with
+    the placement of its products (a device matrix keeps them on its device)."""
     if callable(A) and not hasattr(A, "shape"):
         raise TypeError(
             "A is a callable without a shape; wrap it as "
             "scipy.sparse.linalg.LinearOperator((n, n), matvec=A, matmat=..., dtype=...)"
         )
-    op = as_operator(to_numpy(A, "A"), "A")
+    if array_kind(A).via_namespace:
+        op, place = MatrixOperator(float_input(A, "A", ndim=2)[0]), placement_of(A)
+    else:
+        op, place = as_operator(to_numpy(A, "A"), "A"), HOST
     if op.shape[0] != op.shape[1]:
         raise ValueError(f"A must be square (symmetric PSD), got shape {op.shape}")
     if isinstance(op, MatrixOperator):
         check_symmetric(op.A, "A")
-    return op
+    return op, place
 
 
 def _check_rank(rank: Any, n: int, name: str = "rank") -> int:
@@ -177,7 +227,11 @@ def nystrom(
         ``LinearOperator`` (or any object with ``shape`` and ``matmat`` or
         ``matvec``), or a torch / JAX tensor on the CPU. float32 and float64
         are kept, integers promoted to float64. Never modified. A matrix is
-        checked to be symmetric; an operator is trusted.
+        checked to be symmetric; an operator is trusted. A dense CuPy array,
+        GPU tensor or array of another array-API library is computed on its
+        device (``Ω`` drawn on the host and moved there, ``A Ω`` and every
+        ``n × rank`` array there, the ``rank × rank`` factors on the host);
+        operators and callables compute on NumPy blocks.
     rank : int
         Rank of the approximation, in ``[1, n]``.
     rng : None, int, numpy.random.Generator or RandomStream
@@ -192,7 +246,8 @@ def nystrom(
     NystromApproximation
         ``(U, lam)``: ``U`` of shape ``(n, rank)`` with orthonormal columns,
         ``lam`` of shape ``(rank,)``, ``>= 0``, in descending order; in the
-        caller's array type (NumPy for sparse and operator input) and dtype.
+        caller's array type (NumPy for sparse and operator input; ``A``'s
+        library, on its device, for device data) and dtype.
 
     Raises
     ------
@@ -238,12 +293,12 @@ def nystrom(
     True
     """
     kind = array_kind(A)
-    op = _psd_operator(A)
+    op, place = _psd_operator(A)
     rank = _check_rank(rank, op.shape[0])
-    sketch = _Sketch(op, as_random_stream(rng), engine)
+    sketch = _Sketch(op, place, as_random_stream(rng), engine)
     sketch.grow(rank)
     U, lam = sketch.factor().eigen()
-    return NystromApproximation(to_caller(U, kind), to_caller(lam, kind))
+    return NystromApproximation(to_caller(U, kind), to_caller(place.put(lam), kind))
 
 
 class NystromPreconditioner(Operator):
@@ -259,9 +314,13 @@ class NystromPreconditioner(Operator):
     Parameters
     ----------
     U : array_like, shape (n, r)
-        Orthonormal columns (not checked), float32 or float64.
+        Orthonormal columns (not checked), float32 or float64. An array of a
+        device library (CuPy, a GPU tensor, another array-API library) keeps
+        the preconditioner on that device: it then applies to blocks of that
+        library there (as the device paths of the solvers call it).
     lam : array_like, shape (r,)
-        The approximation's eigenvalues, ``>= 0``, in descending order.
+        The approximation's eigenvalues, ``>= 0``, in descending order, of
+        ``U``'s library.
     mu : float
         The shift ``μ > 0`` of the system ``A + μI``.
     condition_estimate : float, optional
@@ -272,8 +331,10 @@ class NystromPreconditioner(Operator):
 
     Attributes
     ----------
-    U : numpy.ndarray, shape (n, r)
-    lam : numpy.ndarray, shape (r,)
+    U : array, shape (n, r)
+        NumPy, or ``U``'s device library.
+    lam : array, shape (r,)
+        As ``U``.
     mu : float
     rank : int
         ``r``.
@@ -309,25 +370,29 @@ class NystromPreconditioner(Operator):
         condition_estimate: float = math.nan,
         n_doublings: int = 0,
     ) -> None:
-        U = as_float_array(to_numpy(U, "U"), "U", ndim=2)
-        lam = as_float_array(to_numpy(lam, "lam"), "lam", ndim=1, dtype=U.dtype)
+        self._kind = common_kind(U, lam)
+        U = float_input(U, "U", ndim=2)[0]
+        self._place = placement_of(U)
+        host_lam = lam if self._place.on_host else to_host(lam)  # r numbers
+        lam = as_float_array(to_numpy(host_lam, "lam"), "lam", ndim=1, dtype=numpy_dtype(U.dtype))
         mu = check_real(mu, "mu", low=0.0, low_inclusive=False)
         n, r = U.shape
         if lam.shape != (r,):
             raise ValueError(f"lam must have shape ({r},) (one per column of U), got {lam.shape}")
         if r > n:
-            raise ValueError(f"U must have at most as many columns as rows, got shape {U.shape}")
+            shape = tuple(U.shape)
+            raise ValueError(f"U must have at most as many columns as rows, got shape {shape}")
         if np.any(lam < 0) or np.any(np.diff(lam) > 0):
             raise ValueError("lam must be >= 0 and sorted in descending order")
         super().__init__((n, n), U.dtype)
         self.U = U
-        self.lam = lam
+        self.lam = self._place.put(lam)
         self.mu = mu
         self.condition_estimate = float(condition_estimate)
         self.n_doublings = check_int(n_doublings, "n_doublings", low=0)
         # P⁻¹ = I + U diag(scale) Uᵀ with scale = (lam_r + mu) / (lam + mu) - 1 <= 0.
         scale = (float(lam[-1]) + mu) / (lam.astype(np.float64) + mu) - 1.0
-        self._scale = scale.astype(U.dtype)
+        self._scale = self._place.put(scale.astype(self.dtype))
 
     @property
     def rank(self) -> int:
@@ -340,13 +405,19 @@ class NystromPreconditioner(Operator):
         Parameters
         ----------
         R : array_like, shape (n,) or (n, k)
-            NumPy, or a torch / JAX tensor on the CPU.
+            NumPy, or a torch / JAX tensor on the CPU; an array of ``U``'s
+            device library when ``U`` lives on a device.
 
         Returns
         -------
         array
             ``P⁻¹ R``, the shape of ``R``, in its array type, in the wider of
             ``R``'s and ``U``'s dtypes.
+
+        Raises
+        ------
+        TypeError
+            If ``R`` and ``U`` live in different libraries or devices.
 
         Examples
         --------
@@ -358,17 +429,26 @@ class NystromPreconditioner(Operator):
                [0., 1.]])
         """
         kind = array_kind(R)
-        X = as_float_array(to_numpy(R, "R"), "R", ndim=(1, 2))
+        self._where_U_lives(R)
+        X = float_input(R, "R", ndim=(1, 2))[0]
         if X.shape[0] != self.shape[0]:
-            raise ValueError(f"R must have {self.shape[0]} rows (the size of A), got {X.shape}")
+            shape = tuple(X.shape)
+            raise ValueError(f"R must have {self.shape[0]} rows (the size of A), got {shape}")
         return to_caller(self._apply(X), kind)
 
-    def _apply(self, R: np.ndarray) -> np.ndarray:
-        """``P⁻¹ R`` on a validated NumPy ``R`` (solvers call this every iteration)."""
-        dtype = result_dtype(self.dtype, R.dtype)
-        X = R.reshape(self.shape[0], -1).astype(dtype, copy=False)
+    def _where_U_lives(self, R: Any) -> None:
+        """Refuse ``R`` of another library or device than ``U``."""
+        check_lives_with(R, "R", self._kind, "U")
+
+    def _apply(self, R: Any) -> Any:
+        """``P⁻¹ R`` on a validated ``R`` where ``U`` lives (solvers call this every
+        iteration: a device ``R`` costs two products with ``U`` there, no synchronization)."""
+        self._where_U_lives(R)
+        xp = self._place.xp
+        dtype = self._place.dtype(result_dtype(self.dtype, R.dtype))
+        X = xp.astype(xp.reshape(R, (self.shape[0], -1)), dtype, copy=False)
         coefficients = (self.U.T @ X) * self._scale[:, None]
-        return (X + self.U @ coefficients).reshape(R.shape)
+        return xp.reshape(X + self.U @ coefficients, R.shape)
 
     _matvec = _matmat = _rmatvec = _rmatmat = _apply
 
@@ -406,7 +486,9 @@ def nystrom_preconditioner(
     ----------
     A : array_like, sparse matrix or LinearOperator, shape (n, n)
         Symmetric positive semidefinite, as in :func:`nystrom` (``A``
-        without the shift ``μ``). Never modified.
+        without the shift ``μ``). Never modified. A device matrix gives a
+        preconditioner on that device (see :func:`nystrom`), which applies to
+        that library's blocks there: ``M=`` of the solvers' device paths.
     rank : int
         The (starting) rank, in ``[1, n]``.
     mu : float
@@ -475,7 +557,7 @@ def nystrom_preconditioner(
     >>> pcg.converged, pcg.n_iter < plain.n_iter / 3
     (True, True)
     """
-    op = _psd_operator(A)
+    op, place = _psd_operator(A)
     n = op.shape[0]
     rank = _check_rank(rank, n)
     mu = check_real(mu, "mu", low=0.0, low_inclusive=False)
@@ -488,7 +570,7 @@ def nystrom_preconditioner(
         raise ValueError(f"max_rank must be >= rank = {rank}, got {max_rank}")
     stream = as_random_stream(rng)
     probe = stream.spawn(1)[0]
-    sketch = _Sketch(op, stream, engine)
+    sketch = _Sketch(op, place, stream, engine)
     sketch.grow(rank)
     n_doublings = 0
     while True:
@@ -497,7 +579,7 @@ def nystrom_preconditioner(
         last = not adaptive or sketch.rank == max_rank
         if last or (lam_r + mu) / mu <= target:  # only then can E decide: estimate it
             enough = math.inf if last else (target - 1) * mu - lam_r
-            error = _error_norm_estimate(op, factor.B, probe, engine, enough=enough)
+            error = _error_norm_estimate(op, factor, probe, engine, enough=enough)
             if last or (lam_r + mu + error) / mu <= target:
                 break
         sketch.grow(min(2 * sketch.rank, max_rank))
@@ -505,28 +587,31 @@ def nystrom_preconditioner(
     U, lam = factor.eigen()
     condition = (float(lam[-1]) + mu + error) / mu
     return NystromPreconditioner(
-        U, lam, mu=mu, condition_estimate=condition, n_doublings=n_doublings
+        U, place.put(lam), mu=mu, condition_estimate=condition, n_doublings=n_doublings
     )
 
 
 def _error_norm_estimate(
-    A: Operator, B: np.ndarray, stream: RandomStream, engine: str | None, *, enough: float
+    A: Operator, factor: _ShiftedFactor, stream: RandomStream, engine: str | None, *, enough: float
 ) -> float:
-    """A lower estimate of ``‖A − B Bᵀ‖`` by block power iteration.
+    """A lower estimate of ``‖A − B Bᵀ‖`` by block power iteration (the block where
+    ``B`` lives, its ``4 × 4`` Rayleigh quotient on the host).
 
     ``A − B Bᵀ`` is PSD up to the shift; it differs from ``A − U diag(lam) Uᵀ``
     by at most ``ν`` in norm. Every Ritz value is a lower bound of that norm,
     so the iteration stops early once the estimate exceeds ``enough``.
     """
+    B, place = factor.B, factor.place
     n = A.shape[0]
     block = min(_POWER_BLOCK, n)
-    V, _ = np.linalg.qr(gaussian(n, block, rng=stream, dtype=A.dtype, engine=engine).todense())
+    start = gaussian(n, block, rng=stream, dtype=A.dtype, engine=engine).todense()
+    V, _ = place.xp.linalg.qr(place.put(start))
     estimate = 0.0
     for _ in range(_POWER_ITERATIONS):
-        W = np.asarray(A.matmat(V), dtype=A.dtype) - B @ (B.T @ V)
-        ritz = np.linalg.eigvalsh((V.T @ W + W.T @ V) / 2)
+        W = _product(A, V, place) - B @ (B.T @ V)
+        ritz = np.linalg.eigvalsh(place.host((V.T @ W + W.T @ V) / 2))
         estimate = max(estimate, float(ritz[-1]))
         if estimate > enough:
             break
-        V, _ = np.linalg.qr(W)
+        V, _ = place.xp.linalg.qr(W)
     return estimate

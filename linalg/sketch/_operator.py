@@ -81,7 +81,8 @@ class SketchOperator:
     #: device (CuPy); ``None`` where the kind has no device engine yet.
     device_operation: str | None = None
     # Whether a kind without a device engine applies to device data by drawing
-    # its entries on the host (the dense kinds): see ``_apply_device``.
+    # what is random on the host (dense entries, SRHT signs and rows, sampled rows)
+    # and computing on the device: see ``_apply_device`` and ``_apply_drawn``.
     draws_for_devices = False
 
     def __init__(
@@ -122,6 +123,12 @@ class SketchOperator:
         for rows, block in self._column_blocks(A.dtype):
             out += block @ A[rows]
         return out
+
+    def _apply_drawn(self, A: Any) -> Any:
+        """``S @ A`` for an ``(n, k)`` device array of the result dtype, with what is
+        random drawn on the host (kinds with ``draws_for_devices``); the dense kinds'
+        ``_apply_dense`` already computes in ``A``'s namespace."""
+        return self._apply_dense(A)
 
     def _apply_with(self, kernels: Any, A: Any) -> Any:
         """``S @ A`` for an ``(n, k)`` array by an engine's ``kernels`` (device-capable kinds)."""
@@ -182,10 +189,12 @@ class SketchOperator:
         ----------
         A : array_like, sparse matrix or LinearOperator, shape (n,) or (n, k)
             NumPy, or torch / JAX tensors on the CPU (returned as the same type).
-            CuPy arrays and GPU tensors are multiplied on their device: by the
-            CuPy engine for CountSketch and sparse sign (CuPy arrays), with
-            entries drawn on the host block by block for the Gaussian and
-            Rademacher kinds; other kinds refuse them with a TypeError.
+            CuPy arrays, GPU tensors and other array-API arrays are multiplied
+            on their device: by the CuPy engine for CountSketch and sparse sign
+            (CuPy arrays); for the Gaussian and Rademacher kinds with entries
+            drawn on the host block by block; for the SRHT with its signs and
+            rows drawn on the host and the transform applied on the device; for
+            row sampling by a gather of the sampled rows there.
             A dask array (any chunking) gives a lazy dask array: each row chunk
             ``A[a:b]`` is multiplied by ``S[:, a:b]`` where it lives, and the
             partial products are summed by a tree reduction.
@@ -223,11 +232,11 @@ class SketchOperator:
 
     def _apply_device(self, A: Any, kind: ArrayKind) -> Any:
         """``S @ A`` for device data, on its device: by the engine the registry picks
-        (CuPy, sparse kinds), or with entries drawn on the host (dense kinds)."""
+        (CuPy, sparse kinds), or with what is random drawn on the host (the others)."""
         if self.device_operation is None and not self.draws_for_devices:
             raise TypeError(
-                f"the {self.kind} sketch has no GPU engine yet; move A to the host "
-                "(cupy.asnumpy) or use countsketch / sparse_sign / gaussian / rademacher"
+                f"the {self.kind} sketch has no device path; move A to the host "
+                "(cupy.asnumpy) or use one of linalg.sketch's kinds"
             )
         if A.ndim not in (1, 2) or A.shape[0] != self.n:
             shape = tuple(A.shape)
@@ -235,11 +244,14 @@ class SketchOperator:
         xp = namespace_of(A)
         dtype = np.result_type(self.dtype, float_dtype(numpy_dtype(A.dtype), "A"))
         matrix = xp.astype(xp.reshape(A, (self.n, -1)), getattr(xp, dtype.name), copy=False)
-        if self.device_operation is None:
-            out = self._apply_dense(matrix)
-        else:
-            kernels = select(self.device_operation, engine=self.engine, kind=kind, dtype=dtype)
-            out = self._apply_with(kernels.load(), matrix)
+        if not self.reads_every_row and not bool(xp.all(xp.isfinite(matrix))):
+            raise ValueError("A contains NaN or Inf; all entries must be finite")
+        with np.errstate(invalid="ignore", over="ignore"):  # judged below (NumPy-backed xp)
+            if self.device_operation is None:
+                out = self._apply_drawn(matrix)
+            else:
+                kernels = select(self.device_operation, engine=self.engine, kind=kind, dtype=dtype)
+                out = self._apply_with(kernels.load(), matrix)
         if not bool(xp.all(xp.isfinite(out))):  # one device-to-host bool, as on the host
             if not bool(xp.all(xp.isfinite(A))):
                 raise ValueError("A contains NaN or Inf; all entries must be finite")

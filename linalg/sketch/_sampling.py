@@ -15,7 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from linalg._core.engines import register
-from linalg._core.namespace import to_numpy
+from linalg._core.namespace import array_kind, numpy_dtype, placement_of, to_host, to_numpy
 from linalg._core.validate import as_float_array, check_int
 from linalg.sketch._operator import SketchOperator
 
@@ -97,6 +97,20 @@ class RowSamplingSketch(SketchOperator):
         out[rows] = A[local] * self.weights[rows, None].astype(A.dtype)
         return out
 
+    # Device data: the indices and weights (d numbers) go over, the rows are gathered there.
+    draws_for_devices = True
+
+    def _apply_drawn(self, A: Any) -> Any:
+        """``S @ A`` for a device ``(n, k)`` array: one gather of the sampled rows;
+        a row of S outside this block ``S[:, a:b]`` reads row 0 with weight 0."""
+        place = placement_of(A)
+        rows, local = self._local()
+        index = np.zeros(self.d, dtype=np.int64)
+        index[rows] = local
+        weights = np.zeros(self.d, dtype=numpy_dtype(A.dtype))
+        weights[rows] = self.weights[rows]
+        return place.xp.take(A, place.put(index), axis=0) * place.put(weights)[:, None]
+
     def _apply_transpose_dense(self, Y: np.ndarray) -> np.ndarray:
         rows, local = self._local()
         out = np.zeros((self.n, Y.shape[1]), dtype=Y.dtype)
@@ -105,7 +119,10 @@ class RowSamplingSketch(SketchOperator):
 
 
 def _check_probs(probs: Any) -> np.ndarray:
-    p = as_float_array(to_numpy(probs, "probs"), "probs", ndim=1, dtype=np.float64)
+    """``probs`` as a float64 NumPy vector (device data copied over: the draws are made
+    on the host), checked to be a probability vector."""
+    host = to_host(probs) if array_kind(probs).via_namespace else to_numpy(probs, "probs")
+    p = as_float_array(host, "probs", ndim=1, dtype=np.float64)
     if np.any(p < 0):
         raise ValueError("probs must be nonnegative")
     total = p.sum()
@@ -169,7 +186,10 @@ _PARAMETERS = """
     ----------
     probs : array_like, shape (n,)
         Sampling probabilities of the rows of ``A``: nonnegative, summing to 1
-        (within 1e-8), for example leverage scores divided by their sum.
+        (within 1e-8), for example leverage scores divided by their sum. A
+        device array (CuPy, a GPU tensor, another array-API library) is read
+        to the host once: the draws (and the pivotal method, a sequential
+        loop) run there, on ``n`` numbers.
     d : int
         Number of rows to draw, >= 1 (for ``"pivotal"``, at most the number
         of positive ``probs``).
@@ -199,7 +219,9 @@ def row_sampling(
 
     With ``probs`` proportional to the leverage scores of ``A``, ``d = O(r log r / ε²)``
     rows embed the ``r``-dimensional column space of ``A``. Applying S costs a
-    gather of ``d`` rows.
+    gather of ``d`` rows; for ``A`` on a device (CuPy, a GPU tensor, another
+    array-API library) the ``d`` indices and weights are moved there and the
+    rows gathered on the device.
     {params}
     Returns
     -------

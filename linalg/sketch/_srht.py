@@ -14,6 +14,16 @@ over ``j_lo``. That costs ``O(N k (log P + d / P))`` instead of the
 so that the working set stays small. The Hadamard product is an engine
 operation (``"sketch.srht_hadamard"``): NumPy here, one fused kernel in
 :mod:`linalg.sketch._srht_numba`.
+
+On device data (CuPy, GPU tensors, other array-API libraries) the signs and
+kept rows are drawn on the host, as everywhere, and moved over (``n + d``
+numbers); the transform runs on the device through the data's namespace on the
+whole zero-padded ``(N, k)`` block, a few columns at a time: ``log₂ N`` passes
+of reshapes and adds (Walsh–Hadamard), or one real FFT of length ``2N`` (DCT),
+then a gather of the ``d`` kept rows. That is ``O(N k log N)`` work and about
+three ``(N, w)`` temporaries for a block of ``w`` columns, more arithmetic than
+the split above but a handful of large, regular array operations, which is what
+a GPU runs well.
 """
 
 from __future__ import annotations
@@ -25,6 +35,7 @@ import numpy as np
 import scipy.fft
 
 from linalg._core.engines import register
+from linalg._core.namespace import numpy_dtype, placement_of
 from linalg._core.validate import check_int
 from linalg.sketch._operator import SketchOperator
 
@@ -40,6 +51,8 @@ _CHUNK_ENTRIES = 1 << 21
 # path costs about this many per entry of the padded (N, k) matrix.
 _FAST_COST = 48.0
 _WORKERS = -1  # scipy.fft threads: all cores
+# Entries of the zero-padded (N, w) block transformed at a time on a device.
+_DEVICE_BLOCK_ENTRIES = 1 << 24
 
 
 class SRHTSketch(SketchOperator):
@@ -117,6 +130,40 @@ class SRHTSketch(SketchOperator):
             apply = self._kernels("sketch.srht_hadamard", A.dtype)
             return apply(A, signs, start, self.N, self.rows, self._row_weights())
         return dct_apply(A, signs, start, self.N, self.rows, self._row_weights())
+
+    # Device data: signs and rows drawn here, the transform on the device.
+    draws_for_devices = True
+
+    def _apply_drawn(self, A: Any) -> Any:
+        """``S @ A`` for a device ``(n, k)`` array: the transform of the zero-padded
+        ``D A`` on its device, by blocks of columns, then the kept rows (module notes)."""
+        place = placement_of(A)
+        xp, dtype = place.xp, numpy_dtype(A.dtype)
+        start = self.column_offset
+        signs = place.put(self._signs(start, start + self.n).astype(dtype))
+        rows = place.put(self.rows)
+        weights = place.put(self._row_weights().astype(dtype))
+        if self.transform == "dct":  # cos(π r (2j+1) / 2N) = Re(e^{-iπr/2N} e^{-iπrj/N})
+            angle = np.pi * self.rows / (2.0 * self.N)
+            twiddles = [place.put(f(angle).astype(dtype))[:, None] for f in (np.cos, np.sin)]
+        step = max(1, _DEVICE_BLOCK_ENTRIES // self.N)
+        blocks = []
+        k = A.shape[1]
+        for a in range(0, k, step):
+            signed = signs[:, None] * A[:, a : min(k, a + step)]
+            width = signed.shape[1]
+            before = xp.zeros((start, width), dtype=signed.dtype, device=place.device)
+            if self.transform == "hadamard":
+                after = xp.zeros(
+                    (self.N - start - self.n, width), dtype=signed.dtype, device=place.device
+                )
+                full = fwht(xp, xp.concat([before, signed, after], axis=0))
+                blocks.append(xp.take(full, rows, axis=0))
+            else:
+                spectrum = xp.fft.rfft(xp.concat([before, signed], axis=0), n=2 * self.N, axis=0)
+                kept = xp.take(spectrum, rows, axis=0)
+                blocks.append(twiddles[0] * xp.real(kept) + twiddles[1] * xp.imag(kept))
+        return xp.concat(blocks, axis=1) * weights[:, None]
 
     def _apply_transpose_dense(self, Y: np.ndarray) -> np.ndarray:
         if not self._fast_pays():
@@ -273,6 +320,20 @@ def _fwht(X: np.ndarray) -> None:
         h *= 2
 
 
+def fwht(xp: Any, X: Any) -> Any:
+    """The unnormalized Walsh–Hadamard transform of ``X`` along axis 0 (a power of
+    two), in ``X``'s namespace: ``log₂ N`` passes, each a reshape, an add and a subtract
+    (the butterflies of :func:`_fwht`, without writing into ``X``)."""
+    N, m = X.shape
+    h = 1
+    while h < N:
+        pairs = xp.reshape(X, (N // (2 * h), 2, h, m))
+        a, b = pairs[:, 0, ...], pairs[:, 1, ...]
+        X = xp.reshape(xp.stack([a + b, a - b], axis=1), (N, m))
+        h *= 2
+    return X
+
+
 def _floyd_sample(N: int, uniforms: np.ndarray) -> np.ndarray:
     """``len(uniforms)`` distinct integers of ``[0, N)``, uniformly (Floyd's algorithm), sorted.
 
@@ -327,7 +388,10 @@ def srht(
     chosen; ``E[SᵀS] = I``. Applied to a dense ``(n, k)`` matrix it costs
     ``O(N k (log P + d / P))`` with ``P ≈ d / 4`` (see the module notes), about
     a constant number of passes over ``A``; ``d ≈ (r + log n) log r`` rows
-    embed an ``r``-dimensional subspace.
+    embed an ``r``-dimensional subspace. ``S @ A`` of device data (a CuPy
+    array, a GPU tensor, another array-API array) is computed on its device:
+    the signs and rows come from the host (the same numbers), the full
+    transform runs there in ``O(N k log N)``, by blocks of columns.
     {params}
     Returns
     -------

@@ -3,7 +3,9 @@
 array_api_strict (default run) stands in for a device library; the same cases
 run on CuPy arrays and torch CUDA tensors under ``-m gpu``. Dense kinds draw
 their entries on the host (the same stream as every engine) and multiply on the
-data's device, so ``S @ A`` equals the NumPy path's to rounding.
+data's device, so ``S @ A`` equals the NumPy path's to rounding; the SRHT draws
+its signs and rows on the host and transforms on the device; row sampling
+gathers its rows there.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from linalg.sketch import gaussian, rademacher, srht
+from linalg.sketch import SketchOperator, gaussian, rademacher, row_sampling, srht
 
 from conftest import RTOL
 
@@ -33,12 +35,80 @@ def test_dense_kinds_equal_numpy_path(namespace, rng, dtype, make):
     assert np.abs(got - want).max() <= 10 * RTOL[np.dtype(dtype)] * np.abs(want).max()
 
 
+@pytest.mark.parametrize("transform", ["hadamard", "dct"])
+@pytest.mark.parametrize(("d", "n"), [(6, 40), (50, 3000), (300, 513)])
+def test_srht_equals_numpy_path_and_dense_product(namespace, rng, dtype, transform, d, n):
+    to_array, to_numpy = namespace
+    A = rng.standard_normal((n, 3)).astype(dtype)
+    before = A.copy()
+    S = srht(d, n, transform=transform, rng=5, dtype=dtype)
+    exact = S.todense().astype(np.float64) @ A.astype(np.float64)  # explicit S, float64
+    tol = RTOL[np.dtype(dtype)]
+    for X in (A, A[:, 0]):
+        device_X = to_array(X)
+        got = S @ device_X
+        assert type(got) is type(device_X) and to_numpy(got).dtype == dtype
+        want = S @ X
+        assert to_numpy(got).shape == want.shape
+        assert np.abs(to_numpy(got) - want).max() <= tol * np.abs(want).max()
+    assert np.abs(to_numpy(S @ to_array(A)) - exact).max() <= tol * np.abs(exact).max()
+    np.testing.assert_array_equal(to_numpy(device_X), before[:, 0])  # input unchanged
+    a, b = n // 4, n - 7  # a column block S[:, a:b] keeps its signs and pads around them
+    part = S[:, a:b]
+    want = part.todense().astype(np.float64) @ A[a:b].astype(np.float64)
+    got = to_numpy(part @ to_array(A[a:b]))
+    assert np.abs(got - want).max() <= tol * np.abs(want).max()
+
+
+@pytest.mark.parametrize("method", ["iid", "pivotal"])
+def test_row_sampling_gathers_on_the_device(namespace, rng, dtype, method):
+    to_array, to_numpy = namespace
+    probs = rng.uniform(size=300)
+    probs /= probs.sum()
+    S = row_sampling(to_array(probs), 40, method=method, rng=2, dtype=dtype)
+    host = row_sampling(probs, 40, method=method, rng=2, dtype=dtype)
+    np.testing.assert_array_equal(S.indices, host.indices)  # device probs: the same draws
+    np.testing.assert_array_equal(S.weights, host.weights)
+    A = rng.standard_normal((300, 3)).astype(dtype)
+    got = S @ to_array(A)
+    assert type(got) is type(to_array(A)) and to_numpy(got).dtype == dtype
+    np.testing.assert_array_equal(to_numpy(got), host @ A)
+    inclusion = 40 * probs if method == "iid" else S.inclusion  # expected draws per row
+    exact = A.astype(np.float64)[S.indices] / np.sqrt(inclusion[S.indices])[:, None]
+    assert np.abs(to_numpy(got) - exact).max() <= RTOL[np.dtype(dtype)] * np.abs(exact).max()
+    np.testing.assert_array_equal(to_numpy(S @ to_array(A[:, 1])), host @ A[:, 1])
+    part = S[:, 100:250]  # rows sampled outside the block are zero
+    np.testing.assert_array_equal(to_numpy(part @ to_array(A[100:250])), part @ A[100:250])
+
+
+def test_row_sampling_checks_every_row_of_device_data(namespace, rng):
+    to_array, _ = namespace
+    S = row_sampling(np.full(64, 1 / 64), 4, method="pivotal", rng=0)
+    A = rng.standard_normal((64, 2))
+    A[int(np.setdiff1d(np.arange(64), S.indices)[0])] = np.nan  # a row S does not keep
+    with pytest.raises(ValueError, match="A contains NaN"):
+        S @ to_array(A)
+    with pytest.raises(ValueError, match="probs must sum to 1"):
+        row_sampling(to_array(np.full(8, 0.2)), 2)
+    with pytest.raises(ValueError, match="probs contains NaN"):
+        row_sampling(to_array(np.full(8, np.nan)), 2)
+
+
+class _NoDevicePath(SketchOperator):
+    kind = "custom"
+
+    def _columns(self, start, stop):
+        return np.ones((self.d, stop - start))
+
+
 def test_kinds_without_a_device_path_say_so(namespace, rng):
     to_array, _ = namespace
     A = to_array(rng.standard_normal((64, 2)))
-    with pytest.raises(TypeError, match="the srht sketch has no GPU engine yet"):
-        srht(8, 64, rng=0) @ A
+    with pytest.raises(TypeError, match="the custom sketch has no device path; move A"):
+        _NoDevicePath(8, 64) @ A
     with pytest.raises(ValueError, match="A must have 64 rows"):
         gaussian(8, 64, rng=0) @ to_array(np.ones((63, 2)))
     with pytest.raises(ValueError, match="A contains NaN"):
         gaussian(8, 64, rng=0) @ to_array(np.full((64, 2), np.nan))
+    with pytest.raises(ValueError, match="A contains NaN or Inf"):
+        srht(8, 64, rng=0) @ to_array(np.full((64, 2), np.inf))

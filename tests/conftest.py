@@ -110,8 +110,23 @@ def _torch_cuda_namespace():
     return torch
 
 
+def _torch_cpu_through_the_namespace(monkeypatch):
+    """torch CPU tensors sent down the device paths, as torch CUDA tensors are: the
+    routines compute through torch's namespace, so torch's semantics (promotion,
+    indexing, linalg) are tested without a GPU."""
+    torch = pytest.importorskip("torch")
+    from linalg._core.namespace import ArrayKind
+
+    host = ArrayKind.on_host.fget
+    monkeypatch.setattr(
+        ArrayKind, "on_host", property(lambda kind: kind.library != "torch" and host(kind))
+    )
+    return torch.as_tensor, lambda x: x.detach().numpy()
+
+
 NAMESPACES = [
     "array_api_strict",
+    "torch_cpu",
     pytest.param("cupy", marks=pytest.mark.gpu),
     pytest.param("torch_cuda", marks=pytest.mark.gpu),
 ]
@@ -121,10 +136,13 @@ NAMESPACES = [
 def namespace(request):
     """``(to_array, to_numpy)`` for a library that routines compute on through its
     array-API namespace: array_api_strict (a strict CPU stand-in for a device
-    library, in the default run), CuPy and torch CUDA tensors (``gpu``)."""
+    library) and torch CPU tensors routed down the device paths (torch's own
+    semantics), in the default run; CuPy and torch CUDA tensors (``gpu``)."""
     if request.param == "array_api_strict":
         xp = _strict_namespace()
         return xp.asarray, np.asarray
+    if request.param == "torch_cpu":
+        return _torch_cpu_through_the_namespace(request.getfixturevalue("monkeypatch"))
     if request.param == "cupy":
         cupy = request.getfixturevalue("cp")
         return cupy.asarray, cupy.asnumpy

@@ -117,8 +117,9 @@ def dask_sketch(S: Any, A: Any) -> Any:
         raise ValueError(f"A must have {S.n} rows (the sketch's n), got shape {A.shape}")
     if not isinstance(A._meta, np.ndarray) and S.device_operation is None:
         raise TypeError(
-            f"A's chunks are CuPy arrays and the {S.kind} sketch has no GPU engine yet: use "
-            "countsketch / sparse_sign, or move the chunks to the host (A.map_blocks(cupy.asnumpy))"
+            f"A's chunks are CuPy arrays, and on dask only countsketch / sparse_sign sketch "
+            f"CuPy chunks (not {S.kind}): use one of them, or move the chunks to the host "
+            "(A.map_blocks(cupy.asnumpy))"
         )
     A2 = A if A.ndim == 2 else A[:, None]
     starts = _row_starts(A2.chunks[0])

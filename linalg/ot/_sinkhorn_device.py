@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from linalg._core.dlpack import cupy_bridge
 from linalg._core.engines import select
 from linalg._core.namespace import device_of, to_host
 from linalg.ot._problem import Problem
@@ -37,7 +38,7 @@ class DeviceSinkhorn:
 
     def __init__(self, problem: Problem, u: Any, v: Any, engine: str | None) -> None:
         self.problem, self.xp = problem, problem.xp
-        self.engine, self._lse = _half_step(problem, engine)
+        self.engine, self._lse, self._rows_contiguous = _half_step(problem, engine)
         xp = self.xp
         self.loga, self.logb = _log(xp, problem.a), _log(xp, problem.b)
         self.u, self.v = u, v
@@ -52,11 +53,7 @@ class DeviceSinkhorn:
         self.u, self.v = self.u * (self.reg / reg), self.v * (self.reg / reg)
         self.reg = reg
         self.K = self.problem.C / reg
-        self.KT = self.xp.permute_dims(self.K, (0, 2, 1))
-        if self.engine == "cupy":  # the fused pass reads rows: make Kᵀ's rows contiguous once
-            import cupy
-
-            self.KT = cupy.ascontiguousarray(self.KT)
+        self.KT = self._rows_contiguous(self.xp.permute_dims(self.K, (0, 2, 1)))
 
     def set_reg(self, reg: float) -> None:
         if reg != self.reg:
@@ -124,18 +121,27 @@ def _log(xp: Any, x: Any) -> Any:
     return xp.where(positive, xp.log(xp.where(positive, x, xp.ones_like(x))), -xp.inf)
 
 
-def _half_step(problem: Problem, engine: str | None) -> tuple[str, Any]:
-    """The engine's name and ``lse(K, x)``, ``(batch, rows)``: ``log Σ_j exp(x_kj − K_kij)``."""
+def _half_step(problem: Problem, engine: str | None) -> tuple[str, Any, Any]:
+    """The engine's name, ``lse(K, x)``, ``(batch, rows)``: ``log Σ_j exp(x_kj − K_kij)``,
+    and how the engine wants ``Kᵀ`` laid out (the fused pass reads rows: contiguous
+    ones, made once per ε)."""
     xp = problem.xp
-    if problem.kind.library == "cupy" and engine in (None, "auto", "cupy"):
-        kernels = select("ot.kernels", engine=engine, kind=problem.kind, dtype=problem.dtype).load()
+    bridge = cupy_bridge(problem.kind, engine)  # CuPy arrays, or torch CUDA tensors
+    if bridge is not None:
+        import cupy
+
+        kernels = select("ot.kernels", engine=engine, kind=bridge.kind, dtype=problem.dtype).load()
 
         def fused(K: Any, x: Any) -> Any:
-            out = xp.empty((x.shape[0], K.shape[1]), dtype=x.dtype)
-            kernels.lse(K, x, xp.arange(x.shape[0]), out)
-            return out
+            K, x = bridge.to_cupy(K), bridge.to_cupy(x)
+            out = cupy.empty((x.shape[0], K.shape[1]), dtype=x.dtype)
+            kernels.lse(K, x, cupy.arange(x.shape[0]), out)
+            return bridge.back(out)
 
-        return "cupy", fused
+        def rows_contiguous(X: Any) -> Any:
+            return bridge.back(cupy.ascontiguousarray(bridge.to_cupy(X)))
+
+        return "cupy", fused, rows_contiguous
     if engine not in (None, "auto", "reference"):
         raise TypeError(
             f"engine {engine!r} has no Sinkhorn for {problem.kind}: use engine='reference' "
@@ -148,4 +154,4 @@ def _half_step(problem: Problem, engine: str | None) -> tuple[str, Any]:
         top = xp.where(xp.isfinite(top), top, xp.zeros_like(top))  # a row of -inf stays -inf
         return top[:, :, 0] + xp.log(xp.sum(xp.exp(Z - top), axis=2))
 
-    return "reference", generic
+    return "reference", generic, lambda X: X

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from linalg._core.dlpack import cupy_bridge
 from linalg._core.engines import select
 from linalg._core.namespace import to_host
 from linalg._core.validate import check_int
@@ -329,9 +330,11 @@ def _plan_of(sk: Any) -> Callable[[], Any]:
 
 
 def _selection_kernel(problem: Problem, engine: str | None) -> Callable[[Any, int], Any] | None:
-    """The CuPy engine's top-``k`` selection for CuPy data, where the engine is CuPy's (as
-    :class:`DeviceSinkhorn` picks its half-steps); None: sort the rows in ``xp``."""
-    if problem.kind.library != "cupy" or engine not in (None, "auto", "cupy"):
+    """The CuPy engine's top-``k`` selection for CuPy data and torch CUDA tensors, where
+    the engine is CuPy's (as :class:`DeviceSinkhorn` picks its half-steps); None: sort
+    the rows in ``xp``."""
+    bridge = cupy_bridge(problem.kind, engine)
+    if bridge is None:
         return None
-    kernels = select("ot.kernels", engine=engine, kind=problem.kind, dtype=problem.dtype).load()
-    return kernels.kth_largest
+    kernels = select("ot.kernels", engine=engine, kind=bridge.kind, dtype=problem.dtype).load()
+    return lambda P, k: bridge.back(kernels.kth_largest(bridge.to_cupy(P), k))

@@ -231,3 +231,36 @@ def test_newton_solvers_on_cupy_input_equal_the_reference(cp, solver, dtype):
     got = solver(cp.asarray(a), cp.asarray(b), cp.asarray(C), reg, engine="cupy", check_every=1)
     assert got.info["engine"] == "cupy" and got.n_newton == want.n_newton
     _compare_results(cp, got, want, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+@pytest.mark.parametrize(
+    "solver",
+    [linalg.ot.sinkhorn, linalg.ot.sinkhorn_newton, linalg.ot.sinkhorn_newton_sparse],
+    ids=["sinkhorn", "newton", "sns"],
+)
+def test_torch_cuda_tensors_reach_the_cupy_kernels(cp, solver, dtype):
+    """torch CUDA tensors are handed to the CuPy engine's kernels through DLPack (no
+    copy) and the results come back as torch tensors on the same device."""
+    torch = pytest.importorskip("torch")
+    a, b, C = _ot_problem(dtype, seed=1)
+    reg = 0.005
+    want = solver(a, b, C, reg, engine="reference", check_every=1)
+    on_gpu = [torch.as_tensor(x, device="cuda") for x in (a, b, C)]
+    got = solver(*on_gpu, reg, check_every=1)
+    assert got.info["engine"] == "cupy"
+    for name in ("plan", "f", "g"):
+        value = getattr(got, name)
+        assert isinstance(value, torch.Tensor) and value.device == on_gpu[0].device
+        _close(value.cpu().numpy(), getattr(want, name), dtype)
+
+
+def test_the_bridge_shares_memory(cp):
+    torch = pytest.importorskip("torch")
+    from linalg._core.dlpack import cupy_bridge
+
+    x = torch.zeros(4, device="cuda")
+    bridge = cupy_bridge(array_kind(x), "auto")
+    view = bridge.to_cupy(x)
+    view += 1.0
+    assert float(x.sum()) == 4.0 and isinstance(bridge.back(view), torch.Tensor)

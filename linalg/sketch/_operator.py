@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from linalg._core.dlpack import cupy_bridge
 from linalg._core.engines import check_engine_name, register, select
 from linalg._core.namespace import (
     NUMPY,
@@ -191,8 +192,9 @@ class SketchOperator:
             NumPy, or torch / JAX tensors on the CPU (returned as the same type).
             CuPy arrays, GPU tensors and other array-API arrays are multiplied
             on their device: by the CuPy engine for CountSketch and sparse sign
-            (CuPy arrays); for the Gaussian and Rademacher kinds with entries
-            drawn on the host block by block; for the SRHT with its signs and
+            (CuPy arrays; torch CUDA tensors through DLPack views); for the
+            Gaussian and Rademacher kinds with entries drawn on the host block
+            by block; for the SRHT with its signs and
             rows drawn on the host and the transform applied on the device; for
             row sampling by a gather of the sampled rows there.
             A dask array (any chunking) gives a lazy dask array: each row chunk
@@ -250,13 +252,22 @@ class SketchOperator:
             if self.device_operation is None:
                 out = self._apply_drawn(matrix)
             else:
-                kernels = select(self.device_operation, engine=self.engine, kind=kind, dtype=dtype)
-                out = self._apply_with(kernels.load(), matrix)
+                out = self._apply_engine(matrix, kind, dtype)
         if not bool(xp.all(xp.isfinite(out))):  # one device-to-host bool, as on the host
             if not bool(xp.all(xp.isfinite(A))):
                 raise ValueError("A contains NaN or Inf; all entries must be finite")
             warnings.warn(f"overflow in S @ A ({self.dtype} sketch)", RuntimeWarning, stacklevel=3)
         return xp.reshape(out, (self.d, *A.shape[1:]))
+
+    def _apply_engine(self, matrix: Any, kind: ArrayKind, dtype: np.dtype) -> Any:
+        """``S @ matrix`` by the engine's kernels: CuPy's for CuPy arrays, and for torch
+        CUDA tensors through DLPack views (no copy); the registry refuses the rest."""
+        bridge = cupy_bridge(kind, self.engine)
+        if bridge is None:
+            kernels = select(self.device_operation, engine=self.engine, kind=kind, dtype=dtype)
+            return self._apply_with(kernels.load(), matrix)
+        impl = select(self.device_operation, engine=self.engine, kind=bridge.kind, dtype=dtype)
+        return bridge.back(self._apply_with(impl.load(), bridge.to_cupy(matrix)))
 
     def _apply_sparse(self, A: Any) -> Any:
         if A.shape[0] != self.n:

@@ -223,3 +223,18 @@ def test_public_sketches_on_cupy_input(cp, kind, dtype):
     exact = dense @ A.astype(np.float64)
     bound = np.abs(dense) @ np.abs(A.astype(np.float64))
     assert (np.abs(cp.asnumpy(got) - exact) <= RTOL[np.dtype(dtype)] * bound).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("make", [linalg.sketch.countsketch, linalg.sketch.sparse_sign])
+def test_torch_cuda_tensors_reach_the_cupy_kernels(cp, make, dtype):
+    """A torch CUDA tensor is sketched by the CuPy engine through DLPack views and
+    comes back as a torch tensor on its device."""
+    torch = pytest.importorskip("torch")
+    A = np.random.default_rng(3).standard_normal((500, 7)).astype(dtype)
+    S = make(40, 500, rng=11)
+    got = S @ torch.as_tensor(A, device="cuda")
+    assert isinstance(got, torch.Tensor) and got.device.type == "cuda"
+    want = S @ A
+    scale = np.abs(want).max()
+    assert np.abs(got.cpu().numpy() - want).max() <= RTOL[np.dtype(dtype)] * scale

@@ -7,11 +7,15 @@ at the input's type and at :data:`sys.modules`, through array-api-compat's
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from linalg._core.random import RandomStream
 
 __all__ = [
     "HOST",
@@ -21,6 +25,7 @@ __all__ = [
     "check_lives_with",
     "cholesky_or_none",
     "device_of",
+    "draw_engine",
     "namespace_of",
     "numpy_dtype",
     "placement_of",
@@ -264,8 +269,116 @@ class Placement:
             return np.array(x, dtype=dtype, order="F", copy=True)
         return self.xp.astype(x, self.dtype(dtype), copy=True)
 
+    def draw(
+        self,
+        stream: RandomStream,
+        kind: str,
+        shape: tuple[int, ...],
+        *,
+        dtype: np.dtype,
+        offset: int = 0,
+    ) -> Any:
+        """Stream elements ``offset, offset + 1, ...`` as a C-ordered array of this placement.
+
+        The numbers of ``stream.normal(shape, dtype=dtype, offset=offset)`` (or
+        ``uniform``, ``rademacher``), bit for bit, drawn where the large arrays
+        live: CuPy arrays and torch CUDA tensors are allocated on their device
+        and filled there by the engine :func:`draw_engine` names; elsewhere
+        (the host, other array-API libraries, JAX, no usable CUDA engine) the
+        draw is made on the host and moved with :meth:`put`.
+
+        Parameters
+        ----------
+        stream : RandomStream
+        kind : {"uniform", "normal", "rademacher"}
+        shape : tuple of int
+        dtype : {numpy.float64, numpy.float32}
+        offset : int, default 0
+            Stream index of the first element (in C order).
+
+        Returns
+        -------
+        array
+            Of ``shape``, in this placement's library, dtype and device.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from linalg._core.namespace import HOST
+        >>> from linalg._core.random import RandomStream
+        >>> rs = RandomStream(3)
+        >>> got = HOST.draw(rs, "normal", (2, 3), dtype=np.float32, offset=4)
+        >>> bool(np.array_equal(got, rs.normal((2, 3), dtype=np.float32, offset=4)))
+        True
+        """
+        engine = draw_engine(self)
+        if engine == "reference":
+            return self.put(stream.fill(np.empty(shape, dtype=dtype), kind, offset=offset))
+        out = self.xp.empty(shape, dtype=self.dtype(dtype), device=self.device)
+        with _filling_on(engine, self):
+            return stream.fill(out, kind, offset=offset, engine=engine)
+
 
 HOST = Placement(np)
+
+
+def draw_engine(place: Placement) -> str:
+    """The :class:`~linalg._core.random.RandomStream` engine :meth:`Placement.draw` uses.
+
+    ``"cupy"``, else ``"numba-cuda"``, whichever is usable here first, for
+    CuPy data and torch CUDA tensors (arrays their libraries let us fill in
+    place); ``"reference"`` (a host draw, then :meth:`Placement.put`) for
+    everything else. Probing an engine imports CuPy or numba-cuda, once.
+
+    Examples
+    --------
+    >>> from linalg._core.namespace import HOST, draw_engine
+    >>> draw_engine(HOST)
+    'reference'
+    """
+    compat = _compat()
+    fillable = compat.is_cupy_namespace(place.xp) or (
+        compat.is_torch_namespace(place.xp) and getattr(place.device, "type", None) == "cuda"
+    )
+    if not place.on_host and fillable:
+        from linalg._core import engines  # not at import: engines imports this module
+
+        for engine in ("cupy", "numba-cuda"):
+            if engines._status(engine).usable:
+                return engine
+    return "reference"
+
+
+@contextlib.contextmanager
+def _filling_on(engine: str, place: Placement):
+    """Where ``engine``'s fill kernel runs: on the data's CUDA device and, for torch
+    tensors, ordered with torch's current stream (CuPy launches on that stream; a
+    numba-cuda fill is fenced by synchronizations on both sides)."""
+    device = place.device
+    index = getattr(device, "id", None)
+    index = getattr(device, "index", None) if index is None else index
+    torch_stream = None
+    if type(device).__module__ == "torch":  # a torch.device: the data are torch tensors
+        torch_stream = sys.modules["torch"].cuda.current_stream(device)
+    with contextlib.ExitStack() as stack:
+        if engine == "cupy":
+            import cupy
+
+            if index is not None:
+                stack.enter_context(cupy.cuda.Device(index))
+            if torch_stream is not None:
+                stack.enter_context(cupy.cuda.ExternalStream(torch_stream.cuda_stream))
+            yield
+            return
+        from numba import cuda
+
+        if index is not None:
+            stack.enter_context(cuda.gpus[index])
+        if torch_stream is not None:
+            torch_stream.synchronize()  # the buffer torch just allocated is free to write
+        yield
+        if torch_stream is not None:
+            cuda.synchronize()  # the numbers are written before torch reads them
 
 
 def placement_of(x: Any) -> Placement:

@@ -8,10 +8,10 @@ matrix pays one multiplication per phase.
 
 Device data (a CuPy array, a GPU tensor, an array of another array-API
 library; or a callable with ``like=`` such an array) is estimated where it
-lives: the probes are drawn on the host, as for NumPy, and copied to the
-device once; the products, the tall QR factors and the projections stay
-there, and only ``k``-sized results (per-probe samples, small projected
-matrices) come back to the host.
+lives: the probes are drawn there once (on the GPU for CuPy and torch CUDA
+data), with the numbers NumPy gets from the same stream; the products, the
+tall QR factors and the projections stay there, and only ``k``-sized results
+(per-probe samples, small projected matrices) come back to the host.
 """
 
 from __future__ import annotations
@@ -68,8 +68,8 @@ class _Probed:
         return namespace_of(np.empty(0)) if self.place.on_host else self.place.xp
 
     def probes(self, stream: Any, k: int) -> Any:
-        """The call's ``(dim, k)`` Rademacher block, drawn on the host and put in place."""
-        return self.place.put(stream.rademacher((self.dim, k), dtype=self.dtype))
+        """The call's ``(dim, k)`` Rademacher block, drawn where the blocks live."""
+        return self.place.draw(stream, "rademacher", (self.dim, k), dtype=self.dtype)
 
     def products(self, X: Any) -> Any:
         """``A X``, refusing NaN or Inf from the operator (one look from the host)."""
@@ -187,7 +187,7 @@ def hutchinson_trace(
         For a callable ``matvec``, an array whose library, device and float
         dtype the probes are made in (the NumPy ``like=`` convention, NEP
         35): with a CuPy array or a GPU tensor, a closure computing on that
-        device receives probes there, drawn on the host from the same stream
+        device receives probes there, drawn there from the same stream
         (so the estimate equals the NumPy one to rounding). With an array
         ``matvec`` it must live where ``matvec`` does.
 

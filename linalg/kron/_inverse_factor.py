@@ -100,12 +100,12 @@ class InverseFactor(Operator):
     library) stays where it lives: ``A`` and ``A⁻¹`` are kept on its device,
     the updates are array-API matrix-vector products and outer products in
     its namespace, the Cholesky factorizations use its ``linalg``, and the
-    probe vectors are drawn on the host (the same numbers as for NumPy) and
-    copied over. Each update brings the numbers the tests above need (``uᵀ w``,
-    ``wᵀ w``, the trace of the inverse, and whether ``u`` is finite) to the
-    host in one transfer, and each probe check one more; ``u`` and the arrays
-    given to :meth:`solve` must live on the same device (NumPy data is
-    refused, and vice versa). :attr:`inverse` and :attr:`matrix` are then
+    probe vectors are drawn there (the same numbers as for NumPy, filled on
+    the GPU for CuPy and torch CUDA data). Each update brings the numbers the
+    tests above need (``uᵀ w``, ``wᵀ w``, the trace of the inverse, and whether
+    ``u`` is finite) to the host in one transfer, and each probe check one
+    more; ``u`` and the arrays given to :meth:`solve` must live on the same
+    device (NumPy data is refused, and vice versa). :attr:`inverse` and :attr:`matrix` are then
     copies, and :meth:`as_linear_operator` is refused.
 
     Parameters
@@ -365,9 +365,9 @@ class InverseFactor(Operator):
         self._baseline = self._probe()
 
     def _probe(self) -> float:
-        x = self._stream.normal(self.shape[0], dtype=self.dtype, offset=self._n_probes)
-        self._n_probes += self.shape[0]
-        x = self._place.put(x)
+        n = self.shape[0]
+        x = self._place.draw(self._stream, "normal", (n,), dtype=self.dtype, offset=self._n_probes)
+        self._n_probes += n
         residual = self._A @ (self._inverse @ x) - x
         norm = self._xp.linalg.vector_norm
         return float(norm(residual) / norm(x))

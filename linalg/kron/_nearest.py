@@ -151,8 +151,8 @@ def nearest_kronecker(
         s = place.host(s)
         U, s, Vt, tail = U[:, :rank], s[:rank], Vt[:rank, :], float(np.linalg.norm(s[rank:]))
     else:
-        start = _power_start(rank, (m1, n1), (m2, n2), dtype, rng)
-        U, s, Vt, tail = _power(R, tuple(place.put(x) for x in start), n_iter, place)
+        start = _power_start(rank, (m1, n1), (m2, n2), dtype, rng, place)
+        U, s, Vt, tail = _power(R, start, n_iter, place)
     signs = _signs(place.host(U))
     root = np.sqrt(s).astype(dtype)
     A = xp.reshape((U * place.put(signs * root)).T, (rank, m1, n1))
@@ -174,17 +174,31 @@ def _check_shape(shape: Any, name: str) -> tuple[int, int]:
 
 
 def _power_start(
-    rank: int, shape_a: tuple[int, int], shape_b: tuple[int, int], dtype: np.dtype, rng: Any
-) -> tuple[np.ndarray, np.ndarray]:
-    """Start blocks ``(X, Y)``: ``vec(I)`` first unless ``rng`` asks for a random start."""
-    size_a, size_b = shape_a[0] * shape_a[1], shape_b[0] * shape_b[1]
+    rank: int,
+    shape_a: tuple[int, int],
+    shape_b: tuple[int, int],
+    dtype: np.dtype,
+    rng: Any,
+    place: Placement,
+) -> tuple[Any, Any]:
+    """Start blocks ``(X, Y)`` where ``place`` keeps its arrays (drawn there):
+    ``vec(I)`` first unless ``rng`` asks for a random start."""
     stream = as_random_stream(0 if rng is None else rng)
-    X = stream.normal((rank, size_a), dtype=dtype).T.copy()
-    Y = stream.normal((rank, size_b), dtype=dtype, offset=rank * size_a).T.copy()
-    if rng is None:
-        X[:, 0] = np.eye(*shape_a, dtype=dtype).ravel()
-        Y[:, 0] = np.eye(*shape_b, dtype=dtype).ravel()
-    return X, Y
+    blocks, offset = [], 0
+    for m, n in (shape_a, shape_b):
+        block = place.draw(stream, "normal", (rank, m * n), dtype=dtype, offset=offset).T
+        offset += rank * m * n
+        if rng is None:
+            block = _identity_first(block, (m, n), place)
+        blocks.append(block)
+    return blocks[0], blocks[1]
+
+
+def _identity_first(block: Any, shape: tuple[int, int], place: Placement) -> Any:
+    """``block`` with its first column replaced by ``vec(I)``, ``I = eye(*shape)``."""
+    xp = place.xp
+    identity = xp.eye(*shape, dtype=block.dtype, device=place.device)
+    return xp.concat([xp.reshape(identity, (-1, 1)), block[:, 1:]], axis=1)
 
 
 def _power(

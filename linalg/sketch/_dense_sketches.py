@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from linalg._core.namespace import numpy_dtype, placement_of
+from linalg._core.namespace import Placement, numpy_dtype, placement_of
 from linalg.sketch._operator import BLOCK_ENTRIES, SketchOperator
 
 __all__ = ["GaussianSketch", "RademacherSketch", "gaussian", "rademacher"]
@@ -30,24 +30,41 @@ class _DenseEntries(SketchOperator):
         """Rows ``start : start + len(St)`` of ``Sᵀ`` (global numbering), unscaled."""
         self.rng.fill(St, self._draw_name, offset=start * self.d, engine=self._random_engine())
 
-    # Off the host, the entries are drawn on the host and copied over block by block.
+    # Off the host, the entries are drawn block by block where A lives.
     draws_for_devices = True
 
     def _apply_dense(self, A: Any) -> Any:
-        """``S @ A`` block by block through one reused buffer, scaled once at the end
-        (``A`` in host memory, or on a device: then each drawn block is copied there)."""
+        """``S @ A`` block by block, scaled once at the end: ``A`` in host memory
+        (blocks drawn into one reused buffer), or on a device (each block drawn
+        there, on the GPU for CuPy and torch CUDA data: see ``Placement.draw``)."""
         place = placement_of(A)
         xp, dtype = place.xp, place.dtype(numpy_dtype(A.dtype))
         out = xp.zeros((self.d, A.shape[1]), dtype=dtype, device=place.device)
         step = max(1, BLOCK_ENTRIES // self.d)
-        buffer = np.empty((min(step, self.n), self.d), dtype=self.dtype)
+        buffer = np.empty((min(step, self.n), self.d), dtype=self.dtype) if place.on_host else None
         for a in range(0, self.n, step):
             b = min(self.n, a + step)
-            St = buffer[: b - a]
-            self._fill(St, self.column_offset + a)
-            out += xp.astype(place.put(St).T, dtype, copy=False) @ A[a:b, :]
+            St = self._block(place, buffer, self.column_offset + a, b - a)
+            out += xp.astype(St.T, dtype, copy=False) @ A[a:b, :]
         out *= float(self._scale())  # a Python float: rounded to A's dtype, as NumPy scalars were
         return out
+
+    def dense_on(self, place: Placement) -> Any:
+        """S as a dense ``(d, n)`` array where ``place`` keeps its large arrays:
+        :meth:`todense` on the host, drawn on the device otherwise (the same numbers)."""
+        if place.on_host:
+            return self.todense()
+        St = self._block(place, None, self.column_offset, self.n)
+        return St.T * float(self._scale())
+
+    def _block(self, place: Placement, buffer: np.ndarray | None, start: int, rows: int) -> Any:
+        """Rows ``start : start + rows`` of ``Sᵀ`` (unscaled) where ``place`` keeps its
+        arrays: filled into the host ``buffer``, or drawn on the device."""
+        if buffer is not None:
+            self._fill(buffer[:rows], start)
+            return buffer[:rows]
+        shape = (rows, self.d)
+        return place.draw(self.rng, self._draw_name, shape, dtype=self.dtype, offset=start * self.d)
 
 
 class GaussianSketch(_DenseEntries):

@@ -11,8 +11,9 @@ On a device matrix (CuPy, a GPU tensor, another array-API library) the tall
 arrays (``Ω``, ``Y``, ``B``, ``U``) stay on the device, through the data's
 namespace, and the ``rank × rank`` factors (``Ωᵀ Y_ν`` and its Cholesky factor,
 the ``R`` of ``B = Q R`` and its SVD, the power method's Ritz values) go to the
-host, where LAPACK handles them in microseconds; ``Ω`` is drawn on the host from
-the same stream, so the result equals the NumPy path's to rounding.
+host, where LAPACK handles them in microseconds; ``Ω`` is drawn where ``A``
+lives (on the GPU for CuPy and torch CUDA data) with the host's numbers, so the
+result equals the NumPy path's to rounding.
 """
 
 from __future__ import annotations
@@ -107,12 +108,12 @@ class _Sketch:
         return self.Omega.shape[1]
 
     def grow(self, rank: int) -> None:
-        """Extend ``Ω`` and ``Y`` to ``rank`` columns (the new columns of ``Ω`` drawn
-        on the host, orthonormalized and multiplied where ``A`` lives)."""
+        """Extend ``Ω`` and ``Y`` to ``rank`` columns (the new columns of ``Ω`` drawn,
+        orthonormalized and multiplied where ``A`` lives)."""
         xp = self.place.xp
         n, old = self.Omega.shape
         sketch = gaussian(n, rank, rng=self.stream, dtype=self.A.dtype, engine=self.engine)
-        G = self.place.put(sketch[:, old:rank].todense())
+        G = sketch[:, old:rank].dense_on(self.place)
         for _ in range(2):  # block Gram-Schmidt against the columns kept; twice is enough
             G = G - self.Omega @ (self.Omega.T @ G)
         Q, _ = xp.linalg.qr(G)
@@ -229,7 +230,7 @@ def nystrom(
         are kept, integers promoted to float64. Never modified. A matrix is
         checked to be symmetric; an operator is trusted. A dense CuPy array,
         GPU tensor or array of another array-API library is computed on its
-        device (``Ω`` drawn on the host and moved there, ``A Ω`` and every
+        device (``Ω`` drawn there, ``A Ω`` and every
         ``n × rank`` array there, the ``rank × rank`` factors on the host);
         operators and callables compute on NumPy blocks.
     rank : int
@@ -604,8 +605,8 @@ def _error_norm_estimate(
     B, place = factor.B, factor.place
     n = A.shape[0]
     block = min(_POWER_BLOCK, n)
-    start = gaussian(n, block, rng=stream, dtype=A.dtype, engine=engine).todense()
-    V, _ = place.xp.linalg.qr(place.put(start))
+    start = gaussian(n, block, rng=stream, dtype=A.dtype, engine=engine).dense_on(place)
+    V, _ = place.xp.linalg.qr(start)
     estimate = 0.0
     for _ in range(_POWER_ITERATIONS):
         W = _product(A, V, place) - B @ (B.T @ V)

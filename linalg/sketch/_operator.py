@@ -82,8 +82,9 @@ class SketchOperator:
     #: device (CuPy); ``None`` where the kind has no device engine yet.
     device_operation: str | None = None
     # Whether a kind without a device engine applies to device data by drawing
-    # what is random on the host (dense entries, SRHT signs and rows, sampled rows)
-    # and computing on the device: see ``_apply_device`` and ``_apply_drawn``.
+    # what is random from its stream (dense entries and SRHT signs where the data
+    # lives, SRHT rows and sampled rows on the host) and computing on the device:
+    # see ``_apply_device`` and ``_apply_drawn``.
     draws_for_devices = False
 
     def __init__(
@@ -127,8 +128,8 @@ class SketchOperator:
 
     def _apply_drawn(self, A: Any) -> Any:
         """``S @ A`` for an ``(n, k)`` device array of the result dtype, with what is
-        random drawn on the host (kinds with ``draws_for_devices``); the dense kinds'
-        ``_apply_dense`` already computes in ``A``'s namespace."""
+        random drawn from the stream (kinds with ``draws_for_devices``); the dense
+        kinds' ``_apply_dense`` already computes in ``A``'s namespace."""
         return self._apply_dense(A)
 
     def _apply_with(self, kernels: Any, A: Any) -> Any:
@@ -193,10 +194,11 @@ class SketchOperator:
             CuPy arrays, GPU tensors and other array-API arrays are multiplied
             on their device: by the CuPy engine for CountSketch and sparse sign
             (CuPy arrays; torch CUDA tensors through DLPack views); for the
-            Gaussian and Rademacher kinds with entries drawn on the host block
-            by block; for the SRHT with its signs and
-            rows drawn on the host and the transform applied on the device; for
-            row sampling by a gather of the sampled rows there.
+            Gaussian and Rademacher kinds with entries drawn block by block
+            where ``A`` lives (on the GPU for CuPy and torch CUDA, the host's
+            numbers bit for bit); for the SRHT with its signs drawn there, its
+            kept rows on the host and the transform on the device; for row
+            sampling by a gather of the sampled rows there.
             A dask array (any chunking) gives a lazy dask array: each row chunk
             ``A[a:b]`` is multiplied by ``S[:, a:b]`` where it lives, and the
             partial products are summed by a tree reduction.
@@ -234,7 +236,7 @@ class SketchOperator:
 
     def _apply_device(self, A: Any, kind: ArrayKind) -> Any:
         """``S @ A`` for device data, on its device: by the engine the registry picks
-        (CuPy, sparse kinds), or with what is random drawn on the host (the others)."""
+        (CuPy, sparse kinds), or with what is random drawn from the stream (the others)."""
         if self.device_operation is None and not self.draws_for_devices:
             raise TypeError(
                 f"the {self.kind} sketch has no device path; move A to the host "

@@ -153,7 +153,8 @@ def ridge_leverage_scores(
         kernel, ``K`` and its eigendecomposition there; for ``"recursive"``,
         the kernel blocks, triangular products and sampling there, the
         landmark factorization (``s × s``) on the host. The random draws are
-        the host's, so the result equals the NumPy path's to rounding.
+        made there with the host's numbers, so the result equals the NumPy
+        path's to rounding.
     lam : float
         The ridge ``λ``, ``> 0``.
     kernel : callable, optional
@@ -363,25 +364,25 @@ class _Landmarks:
 def _recursive(
     X: Any, lam: float, kernel: Callable, oversample: float, rng: Any, place: Placement
 ) -> Any:
-    """RecursiveRLS (see :func:`ridge_leverage_scores`); the permutation and the
-    uniforms are drawn on the host, everything of length ``n`` stays where ``X`` is."""
+    """RecursiveRLS (see :func:`ridge_leverage_scores`); everything of length ``n``,
+    the uniforms behind the permutation and the sampling included, is drawn and
+    stays where ``X`` is (the host's numbers, on the GPU for CuPy and torch CUDA)."""
     order_stream, keep_stream = as_random_stream(rng).spawn(2)
     xp, n = place.xp, X.shape[0]
-    order = np.argsort(order_stream.uniform(n), kind="stable")
+    order = xp.argsort(place.draw(order_stream, "uniform", (n,), dtype=np.float64), stable=True)
     sizes = [n]
     while sizes[-1] > _BASE_SIZE:
         sizes.append(math.ceil(sizes[-1] / 2))
     sizes.reverse()
-    order_there = place.put(order)
-    diagonal = xp.take(_kernel_diagonal(kernel, X), order_there, axis=0)
-    points = xp.take(X, order_there, axis=0)
+    diagonal = xp.take(_kernel_diagonal(kernel, X), order, axis=0)
+    points = xp.take(X, order, axis=0)
     chosen, q = place.put(np.arange(sizes[0])), np.ones(sizes[0])
     for level, size in enumerate(sizes[1:]):
         landmarks = _Landmarks(kernel, xp.take(points, chosen, axis=0), q, lam)
         estimate = landmarks.scores(points[:size, :], diagonal[:size])
         chosen, q = _sample(estimate, oversample, keep_stream, level * n, place)
     estimate = _Landmarks(kernel, xp.take(points, chosen, axis=0), q, lam).scores(points, diagonal)
-    return xp.take(estimate, place.put(np.argsort(order)), axis=0)  # undo the permutation
+    return xp.take(estimate, xp.argsort(order, stable=True), axis=0)  # undo the permutation
 
 
 def _sample(
@@ -391,7 +392,7 @@ def _sample(
     ``estimate`` lives), and their ``q`` (on the host)."""
     xp = place.xp
     probability = xp.clip(oversample * estimate, max=1.0)
-    uniforms = place.put(stream.uniform(estimate.shape[0], offset=offset))
+    uniforms = place.draw(stream, "uniform", (estimate.shape[0],), dtype=np.float64, offset=offset)
     kept = xp.nonzero(uniforms < probability)[0]
     if kept.shape[0] == 0:
         kept = xp.reshape(xp.argmax(probability), (1,))

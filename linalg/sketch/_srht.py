@@ -15,10 +15,11 @@ so that the working set stays small. The Hadamard product is an engine
 operation (``"sketch.srht_hadamard"``): NumPy here, one fused kernel in
 :mod:`linalg.sketch._srht_numba`.
 
-On device data (CuPy, GPU tensors, other array-API libraries) the signs and
-kept rows are drawn on the host, as everywhere, and moved over (``n + d``
-numbers); the transform runs on the device through the data's namespace on the
-whole zero-padded ``(N, k)`` block, a few columns at a time: ``log₂ N`` passes
+On device data (CuPy, GPU tensors, other array-API libraries) the signs are
+drawn where the data lives (on the GPU for CuPy and torch CUDA data, with the
+host's numbers), the ``d`` kept rows on the host and moved over; the transform
+runs on the device through the data's namespace on the whole zero-padded
+``(N, k)`` block, a few columns at a time: ``log₂ N`` passes
 of reshapes and adds (Walsh–Hadamard), or one real FFT of length ``2N`` (DCT),
 then a gather of the ``d`` kept rows. That is ``O(N k log N)`` work and about
 three ``(N, w)`` temporaries for a block of ``w`` columns, more arithmetic than
@@ -131,7 +132,7 @@ class SRHTSketch(SketchOperator):
             return apply(A, signs, start, self.N, self.rows, self._row_weights())
         return dct_apply(A, signs, start, self.N, self.rows, self._row_weights())
 
-    # Device data: signs and rows drawn here, the transform on the device.
+    # Device data: signs drawn there, rows here, the transform on the device.
     draws_for_devices = True
 
     def _apply_drawn(self, A: Any) -> Any:
@@ -140,7 +141,7 @@ class SRHTSketch(SketchOperator):
         place = placement_of(A)
         xp, dtype = place.xp, numpy_dtype(A.dtype)
         start = self.column_offset
-        signs = place.put(self._signs(start, start + self.n).astype(dtype))
+        signs = place.draw(self.rng, "rademacher", (self.n,), dtype=dtype, offset=start)
         rows = place.put(self.rows)
         weights = place.put(self._row_weights().astype(dtype))
         if self.transform == "dct":  # cos(π r (2j+1) / 2N) = Re(e^{-iπr/2N} e^{-iπrj/N})

@@ -49,6 +49,19 @@ class _DenseEntries(SketchOperator):
         out *= float(self._scale())  # a Python float: rounded to A's dtype, as NumPy scalars were
         return out
 
+    def _apply_transpose_device(self, Y: Any) -> Any:
+        """``Sᵀ @ Y`` block by block where ``Y`` lives (each block of ``Sᵀ`` drawn
+        there, as in :meth:`_apply_dense`), scaled once at the end."""
+        place = placement_of(Y)
+        xp, dtype = place.xp, place.dtype(numpy_dtype(Y.dtype))
+        step = max(1, BLOCK_ENTRIES // self.d)
+        parts = []
+        for a in range(0, self.n, step):
+            rows = min(self.n, a + step) - a
+            St = self._block(place, None, self.column_offset + a, rows)
+            parts.append(xp.astype(St, dtype, copy=False) @ Y)
+        return xp.concat(parts, axis=0) * float(self._scale())
+
     def dense_on(self, place: Placement) -> Any:
         """S as a dense ``(d, n)`` array where ``place`` keeps its large arrays:
         :meth:`todense` on the host, drawn on the device otherwise (the same numbers)."""

@@ -136,6 +136,14 @@ class SketchOperator:
         """``S @ A`` for an ``(n, k)`` array by an engine's ``kernels`` (device-capable kinds)."""
         raise NotImplementedError
 
+    def _apply_transpose_device(self, Y: Any) -> Any:
+        """``Sᵀ @ Y`` for a ``(d, k)`` device array of the result dtype, where it lives
+        (the dense kinds); the other kinds have no device path for it."""
+        raise TypeError(
+            f"S.T @ Y of the {self.kind} sketch has no device path; move Y to the host "
+            "(cupy.asnumpy, tensor.cpu()) or use a gaussian or rademacher sketch"
+        )
+
     def _apply_transpose_dense(self, Y: np.ndarray) -> np.ndarray:
         """``Sᵀ @ Y`` for a ``(d, k)`` ndarray."""
         out = np.empty((self.n, Y.shape[1]), dtype=Y.dtype)
@@ -330,6 +338,8 @@ class TransposedSketch:
             from linalg.sketch._dask import dask_transposed_sketch
 
             return dask_transposed_sketch(self.T, Y)
+        if kind.via_namespace:
+            return self._apply_device(Y)
         X = as_float_array(to_numpy(Y, "Y"), "Y", ndim=(1, 2))
         if X.shape[0] != self.T.d:
             raise ValueError(f"Y must have {self.T.d} rows (the sketch's d), got shape {X.shape}")
@@ -338,8 +348,24 @@ class TransposedSketch:
         out = out.reshape((self.T.n, *X.shape[1:]))
         return to_caller(out, kind) if kind != NUMPY else out
 
+    def _apply_device(self, Y: Any) -> Any:
+        """``Sᵀ @ Y`` for a device ``Y``, on its device (the dense kinds)."""
+        if Y.ndim not in (1, 2) or Y.shape[0] != self.T.d:
+            shape = tuple(Y.shape)
+            raise ValueError(f"Y must have {self.T.d} rows (the sketch's d), got shape {shape}")
+        xp = namespace_of(Y)
+        dtype = np.result_type(self.T.dtype, float_dtype(numpy_dtype(Y.dtype), "Y"))
+        matrix = xp.astype(xp.reshape(Y, (self.T.d, -1)), getattr(xp, dtype.name), copy=False)
+        out = self.T._apply_transpose_device(matrix)
+        return xp.reshape(out, (self.T.n, *Y.shape[1:]))
+
     def __rmatmul__(self, A: Any) -> Any:
-        """``A @ Sᵀ = (S @ Aᵀ)ᵀ`` for ``A`` of shape ``(m, n)`` (dask: a lazy dask array)."""
+        """``A @ Sᵀ = (S @ Aᵀ)ᵀ`` for ``A`` of shape ``(m, n)`` (dask: a lazy dask array;
+        device data: on its device, where ``S @ Aᵀ`` is)."""
+        if array_kind(A).via_namespace:
+            if A.ndim != 2:
+                raise ValueError(f"A must be 2-D for A @ S.T, got shape {tuple(A.shape)}")
+            return self.T.apply(A.T).T
         if is_sparse(A) or is_linear_operator(A) or array_kind(A).library == "dask":
             out = self.T.apply(A.T)
             return out.T

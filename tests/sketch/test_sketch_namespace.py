@@ -3,9 +3,9 @@
 array_api_strict (default run) stands in for a device library; the same cases
 run on CuPy arrays and torch CUDA tensors under ``-m gpu``. Dense kinds draw
 their entries on the host (the same stream as every engine) and multiply on the
-data's device, so ``S @ A`` equals the NumPy path's to rounding; the SRHT draws
-its signs and rows on the host and transforms on the device; row sampling
-gathers its rows there.
+data's device, so ``S @ A`` (and ``S.T @ Y``, ``A @ S.T``) equals the NumPy
+path's to rounding; the SRHT draws its signs and rows on the host and
+transforms on the device; row sampling gathers its rows there.
 """
 
 from __future__ import annotations
@@ -13,7 +13,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from linalg.sketch import SketchOperator, gaussian, rademacher, row_sampling, srht
+from linalg.sketch import (
+    SketchOperator,
+    countsketch,
+    gaussian,
+    rademacher,
+    row_sampling,
+    srht,
+)
 
 from conftest import RTOL
 
@@ -112,3 +119,53 @@ def test_kinds_without_a_device_path_say_so(namespace, rng):
         gaussian(8, 64, rng=0) @ to_array(np.full((64, 2), np.nan))
     with pytest.raises(ValueError, match="A contains NaN or Inf"):
         srht(8, 64, rng=0) @ to_array(np.full((64, 2), np.inf))
+
+
+def _close(got, want, dtype) -> bool:
+    return np.abs(got - want).max() <= 10 * RTOL[np.dtype(dtype)] * np.abs(want).max()
+
+
+@pytest.mark.parametrize("make", [gaussian, rademacher], ids=["gaussian", "rademacher"])
+def test_transposed_dense_kinds_on_the_device(namespace, rng, dtype, make):
+    """``S.T @ Y`` draws Sᵀ's blocks where ``Y`` lives; it equals the NumPy path and
+    the dense product, for a vector, a block and a column slice of S."""
+    to_array, to_numpy = namespace
+    S = make(40, 2500, rng=5, dtype=dtype)
+    Y = rng.standard_normal((40, 3)).astype(dtype)
+    for X in (Y, Y[:, 0]):
+        got = S.T @ to_array(X)
+        assert type(got) is type(to_array(X)) and to_numpy(got).dtype == dtype
+        assert to_numpy(got).shape == (2500, *X.shape[1:])
+        assert _close(to_numpy(got), S.T @ X, dtype)
+        assert _close(to_numpy(got), S.todense().astype(np.float64).T @ X, dtype)
+    part = S[:, 700:1900]
+    assert _close(to_numpy(part.T @ to_array(Y)), part.T @ Y, dtype)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: gaussian(30, 200, rng=1),
+        lambda: srht(30, 200, rng=1),
+        lambda: row_sampling(np.full(200, 1 / 200), 30, rng=1),
+    ],
+    ids=["gaussian", "srht", "row_sampling"],
+)
+def test_right_products_with_the_transpose_on_the_device(namespace, rng, make):
+    # ``A @ S.T`` reaches ``S.T.__rmatmul__`` where the array library defers to it
+    # (NumPy, torch); array_api_strict's ``@`` refuses other operands itself.
+    to_array, to_numpy = namespace
+    S = make()
+    A = rng.standard_normal((5, 200))
+    got = S.T.__rmatmul__(to_array(A))
+    assert type(got) is type(to_array(A))
+    assert _close(to_numpy(got), A @ S.T, np.float64)
+
+
+def test_transposed_kinds_without_a_device_path_say_so(namespace, rng):
+    to_array, _ = namespace
+    S = countsketch(30, 200, rng=1)
+    with pytest.raises(TypeError, match=r"S\.T @ Y of the countsketch sketch has no device path"):
+        S.T @ to_array(rng.standard_normal((30, 2)))
+    with pytest.raises(ValueError, match="Y must have 30 rows"):
+        gaussian(30, 200, rng=1).T @ to_array(rng.standard_normal((29, 2)))

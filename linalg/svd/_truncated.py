@@ -158,8 +158,9 @@ class TruncatedSVD:
     as a device row mask, takes the pivoted QR of the ``p x p`` R factor of
     a device QR of ``C[J]`` and writes the touched rows of ``U'`` or ``V'``
     in place (arrays that cannot be written, JAX's, need another method).
-    ``"krylov"`` draws its Gaussian start on the host (``p x q``, or
-    ``n x q`` for ``update``) and sends it to the device. Each update
+    ``"krylov"`` draws its Gaussian start where the factors live (``p x q``,
+    or ``n x q`` for ``update``; on the GPU for CuPy and torch CUDA, the
+    host's numbers). Each update
     synchronizes a few times (the finiteness check of the update, the small
     factors' round trips). Updates must be arrays of the factors' library
     (``remove_rows`` also takes host indices); SciPy sparse updates need
@@ -531,17 +532,18 @@ class TruncatedSVD:
         q = min(Z.shape[1], self.krylov_rank or self.rank, side.rows - self.rank)
         if method == "zha_simon" or q == 0:
             return dense_complement(side, Z)
-        put = self._place.put
         if other is None:  # appended rows or columns: a Gaussian start, no weight
-            start = put(self._normal((Z.shape[1], q)))
+            start = self._normal((Z.shape[1], q))
             return krylov_complement(side, Z, start, None, self.krylov_iter)
-        start = other.T @ put(self._normal((other.shape[0], q)))
+        start = other.T @ self._normal((other.shape[0], q))
         weight = as_dense(other.T @ other)
         return krylov_complement(side, Z, start, weight, self.krylov_iter)
 
-    def _normal(self, shape: tuple[int, int]) -> np.ndarray:
-        G = self._rs.normal(shape, dtype=self.dtype, offset=self._draws)
-        self._draws += G.size
+    def _normal(self, shape: tuple[int, int]) -> Any:
+        """The next Gaussian block of the object's stream, where its factors live
+        (drawn on the GPU for CuPy and torch CUDA factors: see ``Placement.draw``)."""
+        G = self._place.draw(self._rs, "normal", shape, dtype=self.dtype, offset=self._draws)
+        self._draws += shape[0] * shape[1]
         return G
 
     def _truncate(self, M: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

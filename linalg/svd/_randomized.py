@@ -1,5 +1,6 @@
-"""Randomized SVD: subspace iteration, block Krylov and block Lanczos on one
-range-finder iteration (see ``_iteration.py``)."""
+"""Randomized SVD: subspace iteration, block Krylov and block Lanczos with a
+tolerance on one range-finder iteration (see ``_iteration.py``); Lanczos to
+machine precision by one-sided block Lanczos (``_lanczos.py``)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from linalg._core.validate import as_float_namespace_array, check_bool, check_in
 from linalg.sketch._kinds import make_sketch
 from linalg.svd._basis import column_norms
 from linalg.svd._iteration import Iteration, Ritz
+from linalg.svd._lanczos import lanczos_svd
 from linalg.svd._result import SVDResult, flip_signs
 
 __all__ = ["randomized_svd"]
@@ -41,6 +43,10 @@ _MIN_GROWTH_BLOCKS = 8
 # space: the exact SVD is cheaper.
 _MIN_BLOCKS = 3
 _SPARSE_KINDS = ("countsketch", "sparse_sign")
+# Block size of method="lanczos" (at most k + oversample): a product with a
+# block of a few vectors costs little more than with one (the matrix is read
+# once), while the Krylov dimension needed grows with the block.
+_LANCZOS_BLOCK = 4
 
 
 def randomized_svd(
@@ -77,25 +83,29 @@ def randomized_svd(
         the largest rank allowed.
     oversample : int, default 10
         Extra columns of the random block: its width is ``b = k + oversample``
-        (at most ``min(m, n)``).
+        (at most ``min(m, n)``). ``"lanczos"`` without ``tol`` grows its
+        Krylov space by blocks of ``min(b, 4)`` columns (see the Notes).
     n_iter : int or "auto"
         Iterations after the first pass; each costs two passes over ``A``.
         ``"auto"``: subspace iteration 7 when ``k < min(m, n) / 10``, else 4
         (as scikit-learn); block Krylov 3 (2 when ``k >= min(m, n) / 10``);
         Lanczos, and block Krylov given ``tol``, until the stopping test holds
         or the bases reach ``2**25`` entries together (256 MB in float64; at
-        least 8 blocks). With a stopping test, an integer is the most
-        iterations: not meeting the test then warns.
+        least 8 blocks; Lanczos without ``tol`` keeps only the basis of the
+        short side). With a stopping test, an integer is the most
+        iterations: not meeting the test then warns (for Lanczos the block
+        then widens so that ``n_iter + 1`` blocks hold at least ``b`` columns).
     method : {"auto", "subspace", "block_krylov", "lanczos"}
         ``"subspace"``: power iteration on the latest block (Halko, Martinsson
         and Tropp). ``"block_krylov"``: keep every block and extract from the
         whole Krylov space (Musco and Musco): much faster convergence when
         the spectrum decays slowly, for ``n_iter`` times more memory.
-        ``"lanczos"``: the same space, grown until the residuals of the ``k``
+        ``"lanczos"``: a Krylov space grown until the residuals of the ``k``
         triplets are below ``sqrt(eps) · σ₁`` (singular values then accurate
-        to about ``eps``). ``"auto"``: after the first Rayleigh–Ritz step,
-        subspace iteration if the observed values fall tenfold from the
-        ``k``-th to the ``b``-th (fast decay), else block Krylov.
+        to about ``eps``), checked on the returned triplets. ``"auto"``:
+        after the first Rayleigh–Ritz step, subspace iteration if the
+        observed values fall tenfold from the ``k``-th to the ``b``-th (fast
+        decay), else block Krylov.
     sketch : str or SketchOperator, default "gaussian"
         The test matrix ``Ω = Sᵀ`` of the first pass: a kind known to
         :mod:`linalg.sketch` (``"countsketch"`` or ``"sparse_sign"`` make the
@@ -144,7 +154,24 @@ def randomized_svd(
     orthonormalized against the kept ones (Gram–Schmidt twice, then QR).
     The coefficients recorded on the way give ``Uᵀ A = Cᵀ Vᵀ``, so the
     Rayleigh–Ritz triplets need no extra pass, and the next half-step gives
-    their residuals. ``n_iter = q`` costs ``2q + 2`` passes in every method.
+    their residuals. ``n_iter = q`` costs ``2q + 2`` passes in every method
+    (Lanczos: see below).
+
+    ``method="lanczos"`` without ``tol`` runs a one-sided block Lanczos
+    bidiagonalization instead (Simon and Zha, 2000): blocks of ``min(b, 4)``
+    columns, started from ``Ω``'s first columns on the short side (``A Ω``
+    when ``A`` is wide), full reorthogonalization of the short side's basis
+    only, the three-term recurrence on the long side. Once the residuals
+    estimated from the small block bidiagonal matrix meet the test, a final
+    Rayleigh–Ritz step on ``A V_k`` (one pass with ``k`` columns) gives the
+    triplets and one pass with ``Aᵀ`` their true residuals ``||Aᵀu - σv||``
+    (``A v = σ u`` holds by construction); the iteration goes on unless they
+    meet the test too. ``n_iter = q`` then costs ``2q + 4`` passes (one
+    more for wide ``A``). A block Krylov space holds at most as many vectors
+    of a repeated singular value as its block has columns: when that many of
+    the ``k`` values agree to ``sqrt(eps) · σ₁``, the run is repeated with
+    twice wider blocks (up to ``b``), and ``n_passes`` counts every run.
+
     When fewer than three blocks of ``b`` columns fit in ``min(m, n)``, the
     Krylov methods (and ``"auto"``) compute the exact SVD instead
     (``info["method"] == "dense"``): their basis would span most of the space.
@@ -163,7 +190,9 @@ def randomized_svd(
     N. Halko, P.-G. Martinsson and J. A. Tropp, "Finding structure with
     randomness", SIAM Review 53 (2011). C. Musco and C. Musco, "Randomized
     block Krylov methods for stronger and faster approximate singular value
-    decomposition", NeurIPS 2015.
+    decomposition", NeurIPS 2015. H. D. Simon and H. Zha, "Low-rank matrix
+    approximation using the Lanczos bidiagonalization process with
+    applications", SIAM J. Sci. Comput. 21 (2000).
 
     Examples
     --------
@@ -227,7 +256,7 @@ class _Plan:
         shape: tuple[int, int],
     ) -> None:
         min_dim = min(shape)
-        self.k, self.b, self.tol = k, b, tol
+        self.k, self.b, self.tol, self.shape = k, b, tol, shape
         self.method = method
         self.small_k = k < min_dim / 10
         self.has_test = method == "lanczos" or tol is not None
@@ -239,6 +268,22 @@ class _Plan:
         else:
             blocks = n_iter + 1
         self.max_blocks = min(blocks, self.blocks_that_fit)
+        # method="lanczos" without tol: one-sided block Lanczos (``_lanczos.py``)
+        # with small blocks; only the short side's basis is kept.
+        self.lanczos_block = min(b, _LANCZOS_BLOCK)
+        if n_iter is not None:  # the Krylov dimension at the cap is at least b
+            self.lanczos_block = max(self.lanczos_block, -(-b // (n_iter + 1)))
+        self.lanczos_blocks = self.lanczos_limit(self.lanczos_block)
+
+    def lanczos_limit(self, block: int) -> int:
+        """Most blocks of ``block`` columns for method "lanczos": ``n_iter + 1``,
+        else while the kept (short) basis holds at most ``2**25`` entries."""
+        short = min(self.shape)
+        if self.n_iter is not None:
+            blocks = self.n_iter + 1
+        else:
+            blocks = max(_MIN_GROWTH_BLOCKS, _BASIS_ENTRIES // (short * block) - 1)
+        return max(1, min(blocks, short // block - 1))
 
     def iterations(self, method: str) -> int | None:
         """``q`` for ``method``; None when only the stopping test (or a full basis) ends it."""
@@ -312,6 +357,8 @@ def _run(
         return _dense(op, plan, place)
     n = op.shape[1]
     probes = probe_stream.normal((n, _PROBES), dtype=op.dtype)
+    if plan.method == "lanczos" and plan.tol is None:
+        return _run_lanczos(op, S, probes, plan, place)
     Y, probe_images = _first_pass(op, S, probes, place)
     method = plan.method
     keep = method != "subspace"
@@ -346,6 +393,45 @@ def _run(
         step += 1
     estimate = math.hypot(_residual_norm(ritz, probe_images), _tail(ritz.s, plan.k))
     return _finish(ritz, plan.k, estimate, it, method, step, stop, converged)
+
+
+def _run_lanczos(
+    op: Operator, S: Any, probes: np.ndarray, plan: _Plan, place: Placement
+) -> SVDResult:
+    """Method "lanczos" without ``tol``: one-sided block Lanczos on ``Ω``'s first columns.
+
+    A block Krylov space holds at most ``block`` vectors of a repeated singular
+    value. When ``block`` of the converged values agree (to the tolerance), more
+    copies may be missing: the run is repeated with a twice wider block (up to
+    ``k + oversample``), its passes added to the first's."""
+    Omega = S.T.todense()
+    block, blocks, passes = plan.lanczos_block, plan.lanczos_blocks, 0
+    while True:
+        start = np.asarray(Omega[:, :block], dtype=op.dtype)
+        out = lanczos_svd(
+            op, place.put(start), plan.k, max_blocks=blocks, probes=probes, place=place
+        )
+        passes += out.passes
+        if block >= plan.b or not (out.converged and _has_run(out.s, block)):
+            break
+        block = min(2 * block, plan.b)
+        blocks = plan.lanczos_limit(block)
+    U = out.U
+    R = out.probe_images - U @ (U.T @ out.probe_images)
+    perp = _PROBE_FACTOR * float(np.max(column_norms(R, place)))
+    info = {"method": "lanczos", "n_iter": out.steps, "block_size": out.block, "rank": plan.k}
+    info["stop"] = out.stop
+    estimate = math.hypot(perp, out.tail)
+    return SVDResult(U, out.s[: plan.k].copy(), out.Vt, estimate, passes, out.converged, info)
+
+
+def _has_run(s: np.ndarray, length: int) -> bool:
+    """Whether ``length`` consecutive values of ``s`` (non-increasing) agree to
+    ``sqrt(eps) · s[0]``, the accuracy of the Lanczos residuals."""
+    if length > s.size or s[0] == 0:
+        return False
+    close = math.sqrt(np.finfo(s.dtype).eps) * float(s[0])
+    return bool(np.any(s[: s.size - length + 1] - s[length - 1 :] <= close))
 
 
 def _choose(s: np.ndarray, plan: _Plan) -> str:

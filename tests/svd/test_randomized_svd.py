@@ -52,7 +52,12 @@ def test_planted_spectra_within_hmt_bound(method, spectrum):
     # for the deviation (HMT Thm 10.8: larger deviations have tiny probability).
     bound = 3 * hmt_factor(k, p, q, n) * sigma[k]
     assert spectral_error(A, result) <= bound
-    assert q >= 1 and result.n_passes == 2 * q + 2 + (method == "lanczos")
+    # Lanczos (tall A: Ω is its first block) adds the final Rayleigh–Ritz pass
+    # and the residual check, and reruns with wider blocks on repeated values ("flat").
+    if method == "lanczos":
+        assert q >= 1 and result.n_passes >= 2 * q + 4
+    else:
+        assert q >= 1 and result.n_passes == 2 * q + 2
 
 
 @pytest.mark.parametrize("method", ["block_krylov", "lanczos"])

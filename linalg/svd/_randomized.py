@@ -334,13 +334,13 @@ def make_plan(
     return plan, warn
 
 
-def _first_pass(
-    op: Operator, S: Any, probes: np.ndarray, place: Placement
-) -> tuple[np.ndarray, np.ndarray]:
+def _first_pass(op: Operator, S: Any, probes: Any, place: Placement) -> tuple[Any, Any]:
     """``A Sᵀ`` and ``A Ω_probe``, in one product unless a sparse sketch
     multiplies a host matrix directly."""
     if not place.on_host:
-        both = op.matmat(place.put(np.hstack([S.T.todense().astype(op.dtype), probes])))
+        xp, dtype = place.xp, place.dtype(op.dtype)
+        test = S.dense_on(place).T if hasattr(S, "dense_on") else place.put(S.T.todense())
+        both = op.matmat(xp.concat([xp.astype(test, dtype), xp.astype(probes, dtype)], axis=1))
         return both[:, : S.d], both[:, S.d :]
     if isinstance(op, MatrixOperator) and (is_sparse(op.A) or S.kind in _SPARSE_KINDS):
         Y = op.A @ S.T
@@ -356,9 +356,11 @@ def _run(
     if plan.method != "subspace" and plan.blocks_that_fit < _MIN_BLOCKS:
         return _dense(op, plan, place)
     n = op.shape[1]
-    probes = probe_stream.normal((n, _PROBES), dtype=op.dtype)
     if plan.method == "lanczos" and plan.tol is None:
+        probes = probe_stream.normal((n, _PROBES), dtype=op.dtype)
         return _run_lanczos(op, S, probes, plan, place)
+    # Drawn where A's products are (on the GPU for CuPy and torch CUDA: Placement.draw).
+    probes = place.draw(probe_stream, "normal", (n, _PROBES), dtype=op.dtype)
     Y, probe_images = _first_pass(op, S, probes, place)
     method = plan.method
     keep = method != "subspace"

@@ -92,14 +92,14 @@ class _Side:
             return np.array(product(X), dtype=self.op.dtype, copy=True)
         return self.place.copy(product(X), self.op.dtype)
 
-    def forward_with_probes(self, X: Any, probes: np.ndarray, *, forward: bool) -> tuple[Any, Any]:
+    def forward_with_probes(self, X: Any, probes: Any, *, forward: bool) -> tuple[Any, Any]:
         """``B X`` (``forward``) or ``Bᵀ X``, with ``A ω`` for the probes in the
         same product when that product is with ``A``."""
         with_a = forward == self.tall
         if not with_a:
             return (self.forward(X) if forward else self.backward(X)), None
         place = self.place
-        both = place.xp.concat([X, place.put(probes)], axis=1)
+        both = place.xp.concat([X, probes], axis=1)
         if place.on_host:
             both = np.asfortranarray(both)
         out = self.forward(both) if forward else self.backward(both)
@@ -113,7 +113,7 @@ def lanczos_svd(
     k: int,
     *,
     max_blocks: int,
-    probes: np.ndarray,
+    probes: Any,
     place: Placement = HOST,
 ) -> LanczosOutcome:
     """The ``k`` leading triplets of ``op`` by one-sided block Lanczos.
@@ -129,7 +129,7 @@ def lanczos_svd(
     max_blocks : int
         Most blocks the kept basis may hold (its ``N`` rows times
         ``max_blocks · b`` columns); the iteration stops unconverged there.
-    probes : ndarray, shape (n, p)
+    probes : array, shape (n, p)
         Gaussian probes whose images ``A ω`` are computed along the final passes.
     place : Placement
     """
@@ -226,9 +226,7 @@ def _pad(Z: np.ndarray, rows: int) -> np.ndarray:
     return out
 
 
-def _final(
-    side: _Side, Q: Basis, T: np.ndarray, dim: int, k: int, probes: np.ndarray
-) -> LanczosOutcome:
+def _final(side: _Side, Q: Basis, T: np.ndarray, dim: int, k: int, probes: Any) -> LanczosOutcome:
     """Rayleigh–Ritz on ``B V_k`` (``V_k`` the ``k`` leading Ritz vectors of
     ``Q``), then the true residuals ``||Bᵀu - σv||`` (``B v = σ u`` holds by
     construction). The probe images ride along whichever of the two products

@@ -338,9 +338,8 @@ def _first_pass(op: Operator, S: Any, probes: Any, place: Placement) -> tuple[An
     """``A Sᵀ`` and ``A Ω_probe``, in one product unless a sparse sketch
     multiplies a host matrix directly."""
     if not place.on_host:
-        xp, dtype = place.xp, place.dtype(op.dtype)
-        test = S.dense_on(place).T if hasattr(S, "dense_on") else place.put(S.T.todense())
-        both = op.matmat(xp.concat([xp.astype(test, dtype), xp.astype(probes, dtype)], axis=1))
+        test = _test_matrix(S, op.dtype, place)
+        both = op.matmat(place.xp.concat([test, probes], axis=1))
         return both[:, : S.d], both[:, S.d :]
     if isinstance(op, MatrixOperator) and (is_sparse(op.A) or S.kind in _SPARSE_KINDS):
         Y = op.A @ S.T
@@ -350,17 +349,24 @@ def _first_pass(op: Operator, S: Any, probes: Any, place: Placement) -> tuple[An
     return both[:, : S.d].astype(op.dtype), both[:, S.d :].astype(op.dtype)
 
 
+def _test_matrix(S: Any, dtype: np.dtype, place: Placement) -> Any:
+    """``Sᵀ`` (``n × d``) in ``dtype`` where ``place`` keeps its large arrays (a dense
+    sketch drawn there: on the GPU for CuPy and torch CUDA, see ``Placement.draw``)."""
+    if place.on_host or not hasattr(S, "dense_on"):
+        return place.put(np.asarray(S.T.todense(), dtype=dtype))
+    return place.xp.astype(S.dense_on(place).T, place.dtype(dtype), copy=False)
+
+
 def _run(
     op: Operator, S: Any, probe_stream: RandomStream, plan: _Plan, place: Placement
 ) -> SVDResult:
     if plan.method != "subspace" and plan.blocks_that_fit < _MIN_BLOCKS:
         return _dense(op, plan, place)
     n = op.shape[1]
-    if plan.method == "lanczos" and plan.tol is None:
-        probes = probe_stream.normal((n, _PROBES), dtype=op.dtype)
-        return _run_lanczos(op, S, probes, plan, place)
     # Drawn where A's products are (on the GPU for CuPy and torch CUDA: Placement.draw).
     probes = place.draw(probe_stream, "normal", (n, _PROBES), dtype=op.dtype)
+    if plan.method == "lanczos" and plan.tol is None:
+        return _run_lanczos(op, S, probes, plan, place)
     Y, probe_images = _first_pass(op, S, probes, place)
     method = plan.method
     keep = method != "subspace"
@@ -397,22 +403,18 @@ def _run(
     return _finish(ritz, plan.k, estimate, it, method, step, stop, converged)
 
 
-def _run_lanczos(
-    op: Operator, S: Any, probes: np.ndarray, plan: _Plan, place: Placement
-) -> SVDResult:
+def _run_lanczos(op: Operator, S: Any, probes: Any, plan: _Plan, place: Placement) -> SVDResult:
     """Method "lanczos" without ``tol``: one-sided block Lanczos on ``Ω``'s first columns.
 
     A block Krylov space holds at most ``block`` vectors of a repeated singular
     value. When ``block`` of the converged values agree (to the tolerance), more
     copies may be missing: the run is repeated with a twice wider block (up to
     ``k + oversample``), its passes added to the first's."""
-    Omega = S.T.todense()
+    Omega = _test_matrix(S, op.dtype, place)
     block, blocks, passes = plan.lanczos_block, plan.lanczos_blocks, 0
     while True:
-        start = np.asarray(Omega[:, :block], dtype=op.dtype)
-        out = lanczos_svd(
-            op, place.put(start), plan.k, max_blocks=blocks, probes=probes, place=place
-        )
+        start = Omega[:, :block]
+        out = lanczos_svd(op, start, plan.k, max_blocks=blocks, probes=probes, place=place)
         passes += out.passes
         if block >= plan.b or not (out.converged and _has_run(out.s, block)):
             break

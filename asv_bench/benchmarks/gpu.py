@@ -24,6 +24,11 @@ Classes:
   matrix (k = 50, default options) on CuPy against ``numpy`` on the host CPU.
 - ``DenseIHVPDevice``: ``DenseIHVP.solve`` of one vector with m = 256
   gradients of d = 10⁷ float32 on CuPy, against ``copy`` of the gradients.
+- ``GaussianSketchDevice``: Gaussian ``S @ A`` of a 10⁶ × 200 float32 CuPy
+  array, entries drawn on the GPU, against ``gemm`` with ``S`` drawn before
+  (no target: how much the device draw costs).
+- ``BlockCGDevice``: 100 iterations of ``cg`` with 16 right-hand sides, dense
+  8,192² float32, on CuPy against NumPy on the host (no target).
 """
 
 import numpy as np
@@ -157,3 +162,56 @@ class DenseIHVPDevice(_OnDevice):
         else:
             self.ihvp.solve(self.v)
         _synchronize()
+
+
+class GaussianSketchDevice(_OnDevice):
+    """Gaussian ``S @ A`` of a 10⁶ × 200 float32 CuPy array to 400 rows, the entries
+    drawn on the GPU block by block, against the GEMM with ``S`` drawn beforehand."""
+
+    params = (["linalg", "gemm"],)
+    param_names = ("impl",)
+    ROWS, COLUMNS, SKETCH_ROWS = 1_000_000, 200, 400
+
+    def setup(self, impl):
+        cupy = _cupy()
+        from linalg._core.namespace import placement_of
+        from linalg.sketch import gaussian
+
+        self.A = cupy.random.default_rng(0).standard_normal(
+            (self.ROWS, self.COLUMNS), dtype=cupy.float32
+        )
+        self.S = gaussian(self.SKETCH_ROWS, self.ROWS, rng=0, dtype=np.float32)
+        self.dense = self.S.dense_on(placement_of(self.A)) if impl == "gemm" else None
+        self.time_sketch(impl)  # compiles the fill kernel outside the timings
+
+    def time_sketch(self, impl):
+        if impl == "gemm":
+            self.dense @ self.A
+        else:
+            self.S @ self.A
+        _synchronize()
+
+
+class BlockCGDevice(_OnDevice):
+    """100 iterations of ``cg`` with 16 right-hand sides on a dense SPD 8,192² float32
+    matrix: CuPy (the host reads residuals every 10 iterations) against NumPy."""
+
+    params = (["linalg-cupy", "linalg-numpy"],)
+    param_names = ("impl",)
+    N, RHS, ITERATIONS = 8_192, 16, 100
+
+    def setup(self, impl):
+        cupy = _cupy()
+        gen = cupy.random.default_rng(0)
+        X = gen.standard_normal((self.N, self.N), dtype=cupy.float32) / np.float32(self.N**0.5)
+        A = X @ X.T + cupy.eye(self.N, dtype=cupy.float32)
+        B = gen.standard_normal((self.N, self.RHS), dtype=cupy.float32)
+        self.A, self.B = (A, B) if impl == "linalg-cupy" else (cupy.asnumpy(A), cupy.asnumpy(B))
+
+    def time_cg(self, impl):
+        from linalg.solvers import cg
+
+        # rtol = 0: every column runs all the iterations (no convergence to wait for).
+        cg(self.A, self.B, rtol=0.0, maxiter=self.ITERATIONS, check_every=10, warn=False)
+        if impl == "linalg-cupy":
+            _synchronize()

@@ -15,12 +15,18 @@ import numpy as np
 
 from linalg._core.cuda_sources import load_module
 
-__all__ = ["empty", "fill", "flat_view"]
+__all__ = ["SUFFIX", "THREADS", "empty", "fill", "flat_view", "launch_blocks"]
 
 _KINDS = {"uniform64": 0, "uniform32": 1, "normal": 2, "rademacher": 3}
-_SUFFIX = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}
-_THREADS = 256
+# The CuPy kernels' launch shape and dtype suffixes (the sketch kernels share them).
+SUFFIX = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}
+THREADS = 256
 _MAX_BLOCKS = 1 << 15
+
+
+def launch_blocks(items: int, per_block: int) -> int:
+    """Blocks of a grid-stride launch over ``items``, ``per_block`` at a time."""
+    return max(1, min(_MAX_BLOCKS, -(-items // per_block)))
 
 
 def empty(size: int, dtype: np.dtype) -> Any:
@@ -55,11 +61,10 @@ def fill(transform: str, out: Any, key: tuple, stream: tuple, offset: Any) -> No
     size = out.size
     if not size:
         return
-    kernel = load_module("random").get_function(f"linalg_stream_fill_{_SUFFIX[out.dtype]}")
+    kernel = load_module("random").get_function(f"linalg_stream_fill_{SUFFIX[out.dtype]}")
     words = tuple(np.uint32(w) for w in (*key, *stream))
-    blocks = max(1, min(_MAX_BLOCKS, -(-size // _THREADS)))
     kernel(
-        (blocks,),
-        (_THREADS,),
+        (launch_blocks(size, THREADS),),
+        (THREADS,),
         (out, np.int64(size), np.int32(_KINDS[transform]), *words, np.uint64(offset)),
     )

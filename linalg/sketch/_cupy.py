@@ -21,20 +21,14 @@ from typing import Any
 import numpy as np
 
 from linalg._core import _cupy_random
+from linalg._core._cupy_random import SUFFIX as _SUFFIX
+from linalg._core._cupy_random import THREADS as _THREADS
+from linalg._core._cupy_random import launch_blocks as _blocks
 from linalg._core.cuda_sources import load_module
 from linalg._core.random import RandomStream, _split
 from linalg.sketch._sparse_sketches import REFERENCE_KERNELS
 
 __all__ = ["CUPY_KERNELS", "stream_fill"]
-
-_SUFFIX = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}
-_THREADS = 256
-_MAX_BLOCKS = 1 << 15
-
-
-def _blocks(items: int, per_block: int) -> int:
-    """Blocks of a grid-stride launch over ``items``, ``per_block`` at a time."""
-    return max(1, min(_MAX_BLOCKS, -(-items // per_block)))
 
 
 def _words(rng: RandomStream) -> tuple[np.uint32, ...]:

@@ -68,7 +68,9 @@ def test_a_long_normal_stream_reaches_the_tails(cp, gpu):
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_any_grid_gives_the_same_stream(cp, gpu, kind, monkeypatch):
-    monkeypatch.setattr(gpu, "_MAX_BLOCKS", 3)  # 768 threads for 10,000 elements
+    from linalg._core import _cupy_random  # the stream's CuPy engine launches the fill
+
+    monkeypatch.setattr(_cupy_random, "_MAX_BLOCKS", 3)  # 768 threads for 10,000 elements
     rs = RandomStream(11, stream=1)
     out = cp.empty(10_000)
     gpu.stream_fill(_transform(kind, np.float64), out, rs, 123)

@@ -17,7 +17,7 @@ import numpy as np
 from linalg._core.namespace import NUMPY, ArrayKind, numpy_dtype, to_caller, to_numpy
 from linalg._core.validate import as_float_array, check_finite, float_dtype
 
-__all__ = ["Operator", "as_operator", "is_sparse"]
+__all__ = ["Operator", "as_operator", "check_host_data", "is_cupyx_sparse", "is_sparse"]
 
 
 class Operator:
@@ -244,6 +244,21 @@ def as_operator(
 
 def is_sparse(A: Any) -> bool:
     return type(A).__module__.startswith("scipy.sparse") and hasattr(A, "format")
+
+
+def is_cupyx_sparse(A: Any) -> bool:
+    """A ``cupyx.scipy.sparse`` matrix (told without importing CuPy)."""
+    return type(A).__module__.startswith("cupyx.scipy.sparse")
+
+
+def check_host_data(kind: ArrayKind, needs: str, remedy: str) -> None:
+    """Refuse :meth:`Operator.as_linear_operator` for an operator whose data is of
+    ``kind``, when that is on a device: a SciPy LinearOperator computes on NumPy."""
+    if kind.via_namespace:
+        raise TypeError(
+            f"as_linear_operator needs {needs} (a SciPy LinearOperator), and this operator "
+            f"holds {kind}: {remedy}"
+        )
 
 
 def is_linear_operator(A: Any) -> bool:

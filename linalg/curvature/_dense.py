@@ -22,6 +22,7 @@ from linalg._core.namespace import (
     to_caller,
     to_numpy,
 )
+from linalg._core.operators import check_host_data
 from linalg._core.results import LinAlgError
 from linalg._core.validate import (
     as_float_array,
@@ -401,11 +402,7 @@ class DenseIHVP:
         """
         from scipy.sparse.linalg import LinearOperator
 
-        if self._kind.via_namespace:
-            raise TypeError(
-                f"as_linear_operator needs gradients in host memory (a SciPy LinearOperator), "
-                f"and these are {self._kind}: use solve() on the device"
-            )
+        check_host_data(self._kind, "gradients in host memory", "use solve() on the device")
 
         def columns(X: np.ndarray) -> np.ndarray:
             X = np.asarray(X).astype(self.dtype, copy=False)

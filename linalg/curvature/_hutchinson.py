@@ -31,7 +31,7 @@ from linalg._core.namespace import (
     numpy_dtype,
     placement_of,
 )
-from linalg._core.operators import as_operator
+from linalg._core.operators import as_operator, is_cupyx_sparse
 from linalg._core.random import as_random_stream
 from linalg._core.results import EstimateResult, LinAlgError
 from linalg._core.validate import check_int, float_dtype
@@ -108,8 +108,8 @@ def _where(matvec: Any, like: Any) -> tuple[ArrayKind, Placement, np.dtype]:
     ``matvec``'s own place, host data on the host."""
     own = array_kind(matvec)
     if like is None:
-        sparse = type(matvec).__module__.startswith("cupyx.scipy.sparse")
-        return own, placement_of(matvec.data if sparse else matvec), np.dtype(np.float64)
+        on_device = matvec.data if is_cupyx_sparse(matvec) else matvec
+        return own, placement_of(on_device), np.dtype(np.float64)
     kind = array_kind(like)
     if kind.library in _NOT_ARRAYS:
         raise TypeError(

@@ -6,6 +6,7 @@ from typing import Any
 
 from linalg._core.engines import select
 from linalg._core.namespace import NUMPY, check_lives_with, common_kind, namespace_of, to_caller
+from linalg._core.operators import check_host_data
 from linalg._core.validate import result_dtype
 from linalg.kron._products import (
     astype,
@@ -70,11 +71,7 @@ class KroneckerFactored:
 
     def as_linear_operator(self):
         """The inverse as a SciPy LinearOperator on column-major ``vec(V)`` (``V.T.ravel()``)."""
-        if self._kind.via_namespace:
-            raise TypeError(
-                f"as_linear_operator needs host factors (a SciPy LinearOperator), and these "
-                f"are {self._kind}: use solve() on the device"
-            )
+        check_host_data(self._kind, "host factors", "use solve() on the device")
         return inverse_operator(self._solve, (self.dim_out, self.dim_in), self.dtype)
 
     def _public(self, V: Any, apply) -> Any:

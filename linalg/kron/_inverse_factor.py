@@ -17,7 +17,7 @@ from linalg._core.namespace import (
     to_host,
     to_numpy,
 )
-from linalg._core.operators import Operator
+from linalg._core.operators import Operator, check_host_data
 from linalg._core.random import as_random_stream
 from linalg._core.results import LinAlgError
 from linalg._core.validate import (
@@ -256,11 +256,7 @@ class InverseFactor(Operator):
 
     def as_linear_operator(self):
         """``A⁻¹`` as a :class:`scipy.sparse.linalg.LinearOperator` (host data only)."""
-        if self._kind.via_namespace:
-            raise TypeError(
-                f"as_linear_operator needs a host inverse (a SciPy LinearOperator), and this "
-                f"one holds {self._kind}: use solve() on the device"
-            )
+        check_host_data(self._kind, "a host inverse", "use solve() on the device")
         return super().as_linear_operator()
 
     def _apply(self, X: Any) -> Any:

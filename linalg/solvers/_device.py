@@ -24,7 +24,7 @@ from linalg._core.namespace import (
     numpy_dtype,
     to_host,
 )
-from linalg._core.operators import Operator, is_linear_operator, is_sparse
+from linalg._core.operators import Operator, is_cupyx_sparse, is_linear_operator, is_sparse
 from linalg._core.validate import float_input, result_dtype
 
 __all__ = [
@@ -185,7 +185,7 @@ def block_operator(
             raise TypeError(f"{name} is a callable, so its shape must be known from the data")
         columns = _checked(_by_columns(A, name, xp, kind), name, size, kind)
         return BlockOperator((size, size), None, name, columns, None, xp)
-    if type(A).__module__.startswith("cupyx.scipy.sparse"):
+    if is_cupyx_sparse(A):
         float_input(A.data, name)  # its entries: real floats, finite
         matrix = A  # multiplied with @, on its device
     else:

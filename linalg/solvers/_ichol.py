@@ -8,8 +8,15 @@ import numpy as np
 import scipy.sparse as sp
 
 from linalg._core.engines import register, select
-from linalg._core.namespace import NUMPY, array_kind, to_numpy
-from linalg._core.operators import Operator
+from linalg._core.namespace import (
+    NUMPY,
+    array_kind,
+    check_lives_with,
+    placement_of,
+    to_host,
+    to_numpy,
+)
+from linalg._core.operators import Operator, check_host_data, is_cupyx_sparse
 from linalg._core.results import LinAlgError
 from linalg._core.validate import (
     as_float_array,
@@ -18,8 +25,10 @@ from linalg._core.validate import (
     check_real,
     check_symmetric,
     float_dtype,
+    float_input,
     result_dtype,
 )
+from linalg.solvers._ichol_device import DeviceTriangularSolves
 from linalg.solvers._ichol_reference import IcholKernels, sweeps_of
 
 __all__ = ["IncompleteCholesky", "ichol"]
@@ -55,6 +64,11 @@ class IncompleteCholesky(Operator):
         Whether ``L`` comes from MIC(0) (reported only).
     engine : str, optional
         The engine whose triangular solves to use, as in :func:`ichol`.
+    like : array, optional
+        Solve where ``like`` lives. A CuPy array, a GPU tensor or an array of
+        another array-API library makes every solve take and return arrays of
+        that library, computed on its device (see Notes); ``engine`` then
+        names the host kernels only. Default: NumPy arrays on the host.
 
     Attributes
     ----------
@@ -68,6 +82,19 @@ class IncompleteCholesky(Operator):
         ``(n, n)``.
     dtype : numpy.dtype
         The dtype of ``L``.
+
+    Notes
+    -----
+    On device data the two sweeps are level-scheduled: a row's level is one
+    more than the highest level among the rows it reads, and the rows of a
+    level, which depend on earlier levels only, are solved together, as one
+    gather, one reduction and one slice update in the data's own namespace.
+    The schedule is computed once on the host. A solve costs a few kernel
+    launches per level: the 2-D Poisson matrix on a ``p x p`` grid has
+    ``2p - 1`` levels per sweep, a banded or tridiagonal matrix one level per
+    row, so on a GPU IC(0) pays off for matrices with few levels (and
+    :func:`jacobi` is the fallback for those with many). JAX arrays are
+    refused: the sweeps write the work array in place.
 
     Examples
     --------
@@ -87,6 +114,7 @@ class IncompleteCholesky(Operator):
         n_restarts: int = 0,
         modified: bool = False,
         engine: str | None = None,
+        like: Any = None,
     ) -> None:
         L = _lower_factor(L)
         super().__init__(L.shape, L.dtype)
@@ -98,6 +126,18 @@ class IncompleteCholesky(Operator):
         self.n_restarts = int(n_restarts)
         self.modified = bool(modified)
         self.engine = implementation.engine
+        self._kind = NUMPY
+        self._device: DeviceTriangularSolves | None = None
+        if like is not None and array_kind(like).via_namespace:
+            self._kind = array_kind(like)
+            if self._kind.library == "jax":
+                raise TypeError(
+                    "like holds JAX arrays, which are immutable, and the device sweeps of "
+                    "IncompleteCholesky write their work array in place: use jacobi(A) on "
+                    "JAX, or solve on the host"
+                )
+            self._place = placement_of(like)
+            self._device = DeviceTriangularSolves(self._sweeps, self._place, self._kind)
 
     def solve(self, R: Any) -> np.ndarray:
         """Solve ``L Lᵀ Z = R``.
@@ -123,19 +163,33 @@ class IncompleteCholesky(Operator):
                [0.25      , 0.25      ],
                [0.11111111, 0.11111111]])
         """
-        R = as_float_array(to_numpy(R, "R"), "R", ndim=(1, 2))
+        check_lives_with(R, "R", self._kind, "the factor")
+        if self._device is None:
+            R = as_float_array(to_numpy(R, "R"), "R", ndim=(1, 2))
+        else:
+            R = float_input(R, "R", ndim=(1, 2))[0]
         n = self.shape[0]
         if R.shape[0] != n:
-            raise ValueError(f"R must have {n} rows (the size of L), got shape {R.shape}")
+            raise ValueError(f"R must have {n} rows (the size of L), got shape {tuple(R.shape)}")
         return self._apply(R)
 
-    def _apply(self, R: np.ndarray) -> np.ndarray:
+    def _apply(self, R: Any) -> Any:
         """The solve on a validated ``R`` (solvers call this on every iteration)."""
+        check_lives_with(R, "R", self._kind, "the factor")
+        dtype = result_dtype(self.dtype, R.dtype)
+        if self._device is not None:
+            return self._device(R, self._place.dtype(dtype))
         columns = np.ascontiguousarray(R.reshape(self.shape[0], -1))
         Z = self._kernels.solve(self._sweeps, columns)
-        return Z.reshape(R.shape).astype(result_dtype(self.dtype, R.dtype), copy=False)
+        return Z.reshape(R.shape).astype(dtype, copy=False)
 
     _matvec = _matmat = _rmatvec = _rmatmat = _apply
+
+    def as_linear_operator(self):
+        """This preconditioner as a :class:`scipy.sparse.linalg.LinearOperator`
+        (host solves only)."""
+        check_host_data(self._kind, "host solves", "use solve() or matmat on the device")
+        return super().as_linear_operator()
 
     def __repr__(self) -> str:
         n = self.shape[0]
@@ -143,12 +197,19 @@ class IncompleteCholesky(Operator):
         return (
             f"<{n}x{n} IncompleteCholesky {kind} with nnz(L)={self.L.nnz}, "
             f"shift={self.shift:g}, n_restarts={self.n_restarts}, "
-            f"engine={self.engine!r}, dtype={self.dtype}>"
+            f"engine={self.engine!r}, dtype={self.dtype}"
+            + ("" if self._device is None else f", solves on {self._kind}")
+            + ">"
         )
 
 
 def ichol(
-    A: Any, *, shift: float = 0.0, modified: bool = False, engine: str | None = None
+    A: Any,
+    *,
+    shift: float = 0.0,
+    modified: bool = False,
+    engine: str | None = None,
+    like: Any = None,
 ) -> IncompleteCholesky:
     """Incomplete Cholesky factorization IC(0), or modified MIC(0), as a preconditioner.
 
@@ -167,11 +228,20 @@ def ichol(
     1e-3)``, starting from ``alpha = shift``, up to 30 tries in all; the
     ``alpha`` used is reported as ``shift``.
 
+    The factorization runs on the host (it is sequential, and done once).
+    For ``A`` on a device (a CuPy array or cupyx sparse matrix, a GPU tensor,
+    an array of another array-API library), or with ``like=`` such an array,
+    ``A`` is read to the host once, factored there, and the preconditioner's
+    solves run on the device, taking and returning that library's arrays
+    (level-scheduled sweeps; see :class:`IncompleteCholesky`): pass it as
+    ``M=`` to the solvers' device paths.
+
     Parameters
     ----------
     A : scipy.sparse matrix or array, or array_like, shape (n, n)
         Symmetric with a positive diagonal, real. float32 and float64 are
-        kept, integers promoted to float64. Never modified.
+        kept, integers promoted to float64. Never modified. Device data is
+        copied to the host for the factorization.
     shift : float, default 0.0
         Factor ``A + shift * diag(A)`` from the start (``>= 0``).
     modified : bool, default False
@@ -179,6 +249,10 @@ def ichol(
     engine : {"auto", "reference", "numba"}, optional
         Which kernels factor and solve; default from ``config_context``,
         ``LINALG_ENGINE``, then ``"auto"`` (Numba where installed).
+    like : array, optional
+        Solve where ``like`` lives (a host ``A`` factored for device
+        solves). Default: where ``A`` lives; an ``A`` on a device needs a
+        ``like`` of the same library and device.
 
     Returns
     -------
@@ -189,8 +263,8 @@ def ichol(
     Raises
     ------
     TypeError
-        If ``A`` is complex or not numeric, or lives on a device (CuPy, a GPU
-        tensor, another array-API library): ichol runs on the host only.
+        If ``A`` is complex or not numeric; if ``like`` and a device ``A``
+        live in different places; if the solves would run on JAX arrays.
     ValueError
         If ``A`` is not square, empty, not finite, not symmetric or has a
         diagonal entry ``<= 0``; if ``shift`` is negative or not finite.
@@ -214,18 +288,23 @@ def ichol(
     """
     shift = check_real(shift, "shift", low=0.0)
     modified = check_bool(modified, "modified")
-    if array_kind(A).via_namespace:
-        raise TypeError(
-            f"ichol factors on the host only (no device engine for its sparse triangular "
-            f"solves), and A holds {array_kind(A)}: move A to the host (cupy.asnumpy, "
-            "tensor.cpu(), or .get() for a cupyx sparse matrix) and solve there, or use "
-            "jacobi(A), which stays on the device"
-        )
+    kind = array_kind(A)
+    if kind.via_namespace:
+        on_device = A.data if is_cupyx_sparse(A) else A
+        if like is None:
+            like = on_device
+        check_lives_with(like, "like", kind, "A")
+        A = to_host(A)
     columns = _lower_columns(_symmetric_matrix(A))
     implementation = select("solvers.ichol", engine=engine, kind=NUMPY, dtype=columns.dtype)
     L, alpha, n_restarts = _factor_with_restarts(implementation.load(), columns, shift, modified)
     return IncompleteCholesky(
-        L, shift=alpha, n_restarts=n_restarts, modified=modified, engine=implementation.engine
+        L,
+        shift=alpha,
+        n_restarts=n_restarts,
+        modified=modified,
+        engine=implementation.engine,
+        like=like,
     )
 
 

@@ -13,7 +13,13 @@ from linalg._core.namespace import (
     to_host,
     to_numpy,
 )
-from linalg._core.operators import Operator, as_operator, is_sparse
+from linalg._core.operators import (
+    Operator,
+    as_operator,
+    check_host_data,
+    is_cupyx_sparse,
+    is_sparse,
+)
 from linalg._core.validate import as_float_array, float_input
 
 __all__ = ["DiagonalOperator", "jacobi"]
@@ -51,11 +57,7 @@ class DiagonalOperator(Operator):
 
     def as_linear_operator(self):
         """This operator as a :class:`scipy.sparse.linalg.LinearOperator` (host diagonal only)."""
-        if self._kind.via_namespace:
-            raise TypeError(
-                f"as_linear_operator needs a host diagonal (a SciPy LinearOperator), and this "
-                f"one holds {self._kind}: use matvec/matmat on the device"
-            )
+        check_host_data(self._kind, "a host diagonal", "use matvec/matmat on the device")
         return super().as_linear_operator()
 
 
@@ -115,7 +117,7 @@ def jacobi(A: Any) -> DiagonalOperator:
 
 def _device_diagonal(A: Any) -> Any:
     """The diagonal of a device matrix (dense, or cupyx sparse), on its device."""
-    if type(A).__module__.startswith("cupyx.scipy.sparse"):
+    if is_cupyx_sparse(A):
         float_input(A.data, "A")  # its entries: real floats, finite
         return A.diagonal()
     dense, xp, _ = float_input(A, "A", ndim=2)

@@ -18,6 +18,7 @@ from linalg._core.namespace import (
     to_host,
     to_numpy,
 )
+from linalg._core.operators import is_cupyx_sparse
 from linalg._core.random import RandomStream, as_random_stream
 from linalg._core.validate import (
     check_finite,
@@ -571,7 +572,7 @@ class TruncatedSVD:
         """A 2-D float block (dense or CSR) of the object's dtype with ``size`` on
         ``axis``, living where the factors do."""
         check_lives_with(E, name, self._kind, "the factors")
-        if type(E).__module__.startswith("cupyx.scipy.sparse"):
+        if is_cupyx_sparse(E):
             raise TypeError(
                 f"{name} is a {type(E).__name__} (cupyx.scipy.sparse); updates of factors on "
                 f"a device are dense arrays: pass {name}.toarray() (method='sparse' finds "

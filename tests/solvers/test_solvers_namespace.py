@@ -19,7 +19,7 @@ import scipy.sparse as sp
 
 from linalg import ConvergenceWarning, LinAlgError
 from linalg._core.operators import Operator
-from linalg.solvers import gmres, ichol, jacobi, lsqr, minres
+from linalg.solvers import gmres, jacobi, lsqr, minres
 
 from conftest import RTOL
 
@@ -412,12 +412,6 @@ def test_jacobi_on_device(namespace, rng):
         jacobi(to_array(singular))
     with pytest.raises(ValueError, match="A must be square"):
         jacobi(to_array(A[:, :-1]))
-
-
-def test_ichol_refuses_device_data_with_a_remedy(namespace):
-    to_array, _ = namespace
-    with pytest.raises(TypeError, match=r"ichol factors on the host only.*use jacobi\(A\)"):
-        ichol(to_array(np.eye(4)))
 
 
 @pytest.mark.parametrize("name", list(SOLVERS))

@@ -26,6 +26,7 @@ from linalg._core.engines import check_engine_name, register, select
 from linalg._core.namespace import (
     NUMPY,
     ArrayKind,
+    Placement,
     array_kind,
     namespace_of,
     numpy_dtype,
@@ -36,7 +37,7 @@ from linalg._core.operators import as_operator, is_linear_operator, is_sparse
 from linalg._core.random import RandomStream, as_random_stream
 from linalg._core.validate import as_float_array, check_finite, check_int, float_dtype
 
-__all__ = ["SketchOperator", "TransposedSketch"]
+__all__ = ["SketchOperator", "TransposedSketch", "rows_into_zeros"]
 
 # Who draws the random numbers: the stream's NumPy or Numba fill (the same bits).
 register("sketch.random", "reference", "linalg._core.random:RandomStream")
@@ -138,10 +139,10 @@ class SketchOperator:
 
     def _apply_transpose_device(self, Y: Any) -> Any:
         """``Sᵀ @ Y`` for a ``(d, k)`` device array of the result dtype, where it lives
-        (the dense kinds); the other kinds have no device path for it."""
+        (every built-in kind); a kind without it refuses device data."""
         raise TypeError(
             f"S.T @ Y of the {self.kind} sketch has no device path; move Y to the host "
-            "(cupy.asnumpy, tensor.cpu()) or use a gaussian or rademacher sketch"
+            "(cupy.asnumpy, tensor.cpu()) or use a built-in sketch kind"
         )
 
     def _apply_transpose_dense(self, Y: np.ndarray) -> np.ndarray:
@@ -376,3 +377,20 @@ class TransposedSketch:
 
     def __repr__(self) -> str:
         return f"{self.T!r}.T"
+
+
+def rows_into_zeros(place: Placement, values: Any, targets: np.ndarray, length: int) -> Any:
+    """The ``(length, k)`` array, where ``values`` ``(m, k)`` lives, that is zero but for
+    row ``targets[i]``, which is ``values[i]`` (``targets``: distinct host indices).
+
+    One gather from ``values`` with a zero row appended, so that it needs no
+    scatter (which the array API lacks); the ``length`` gather indices go over
+    as int32 where they fit.
+    """
+    xp = place.xp
+    m, k = values.shape
+    index = np.int32 if m < 2**31 - 1 else np.int64
+    slot = np.full(length, m, dtype=index)
+    slot[targets] = np.arange(m, dtype=index)
+    zero = xp.zeros((1, k), dtype=values.dtype, device=place.device)
+    return xp.take(xp.concat([values, zero], axis=0), place.put(slot), axis=0)

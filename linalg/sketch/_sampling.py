@@ -17,7 +17,7 @@ import scipy.sparse as sp
 from linalg._core.engines import register
 from linalg._core.namespace import array_kind, numpy_dtype, placement_of, to_host, to_numpy
 from linalg._core.validate import as_float_array, check_int
-from linalg.sketch._operator import SketchOperator
+from linalg.sketch._operator import SketchOperator, rows_into_zeros
 
 __all__ = ["RowSamplingSketch", "row_sampling"]
 
@@ -116,6 +116,29 @@ class RowSamplingSketch(SketchOperator):
         out = np.zeros((self.n, Y.shape[1]), dtype=Y.dtype)
         np.add.at(out, local, Y[rows] * self.weights[rows, None].astype(Y.dtype))
         return out
+
+    def _apply_transpose_device(self, Y: Any) -> Any:
+        """``Sᵀ @ Y`` for a device ``(d, k)`` array: the weighted rows of ``Y`` summed
+        per sampled row of ``A`` (a row drawn ``c`` times gathers ``c`` rows of ``Y``,
+        in the order the host adds them), then placed in a zero ``(n, k)`` array."""
+        place = placement_of(Y)
+        xp = place.xp
+        rows, local = self._local()
+        targets, group = np.unique(local, return_inverse=True)
+        repeats = np.bincount(group, minlength=targets.size)
+        gathers = np.full((targets.size, max(int(repeats.max(initial=0)), 1)), self.d)
+        order = np.argsort(group, kind="stable")
+        rank = np.arange(order.size) - np.repeat(np.cumsum(repeats) - repeats, repeats)
+        gathers[group[order], rank] = rows[order]
+        weights = np.zeros(self.d + 1, dtype=numpy_dtype(Y.dtype))
+        weights[rows] = self.weights[rows]
+        zero = xp.zeros((1, Y.shape[1]), dtype=Y.dtype, device=place.device)
+        weighted = xp.concat([Y, zero], axis=0) * place.put(weights)[:, None]
+        sums = None
+        for t in range(gathers.shape[1]):
+            term = xp.take(weighted, place.put(gathers[:, t]), axis=0)
+            sums = term if sums is None else sums + term
+        return rows_into_zeros(place, sums, targets, self.n)
 
 
 def _check_probs(probs: Any) -> np.ndarray:

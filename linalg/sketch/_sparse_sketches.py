@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from linalg._core.engines import register
+from linalg._core.namespace import numpy_dtype, placement_of
 from linalg._core.random import RandomStream
 from linalg._core.validate import check_int
 from linalg.sketch._operator import SketchOperator
@@ -29,6 +30,20 @@ __all__ = ["CountSketch", "SparseSignSketch", "countsketch", "sparse_sign"]
 register("sketch.sparse", "reference", "linalg.sketch._sparse_sketches:REFERENCE_KERNELS")
 register("sketch.sparse", "numba", "linalg.sketch._sparse_numba:NUMBA_KERNELS")
 register("sketch.sparse", "cupy", "linalg.sketch._cupy:CUPY_KERNELS", libraries=("cupy",))
+
+
+def _floyd_rows_on(xp: Any, u: Any, d: int) -> list[Any]:
+    """:func:`floyd_rows` in ``u``'s namespace: the ``ζ`` columns of rows, as a list."""
+    nnz = u.shape[1]
+    columns: list[Any] = []
+    for t in range(nnz):
+        top = d - nnz + t
+        candidate = xp.clip(xp.astype(u[:, t] * float(top + 1), xp.int64), max=top)
+        if columns:
+            taken = xp.any(xp.stack(columns, axis=1) == candidate[:, None], axis=1)
+            candidate = xp.where(taken, xp.full_like(candidate, top), candidate)
+        columns.append(candidate)
+    return columns
 
 
 def floyd_rows(u: np.ndarray, d: int) -> np.ndarray:
@@ -114,6 +129,21 @@ class _HashedSketch(SketchOperator):
         start = self.column_offset
         rows, values = self._hashed(start, start + self.n, Y.dtype)
         return self._kernels("sketch.sparse", Y.dtype).apply_transpose(rows, values, Y)
+
+    def _apply_transpose_device(self, Y: Any) -> Any:
+        """``Sᵀ @ Y`` where ``Y`` lives: the hashes drawn there (the host's numbers,
+        rows by Floyd's rule in ``Y``'s namespace), then ``ζ`` gathers of rows of ``Y``."""
+        place = placement_of(Y)
+        xp, nnz = place.xp, self.nnz_per_col
+        shape, offset = (self.n, nnz), self.column_offset * nnz
+        u = place.draw(self.rng, "uniform", shape, dtype=np.dtype(np.float64), offset=offset)
+        signs = place.draw(self.rng, "rademacher", shape, dtype=numpy_dtype(Y.dtype), offset=offset)
+        values = signs * float(self._scale())
+        out = None
+        for t, rows in enumerate(_floyd_rows_on(xp, u, self.d)):
+            term = values[:, t : t + 1] * xp.take(Y, rows, axis=0)
+            out = term if out is None else out + term
+        return out
 
 
 class CountSketch(_HashedSketch):

@@ -38,7 +38,7 @@ import scipy.fft
 from linalg._core.engines import register
 from linalg._core.namespace import numpy_dtype, placement_of
 from linalg._core.validate import check_int
-from linalg.sketch._operator import SketchOperator
+from linalg.sketch._operator import SketchOperator, rows_into_zeros
 
 __all__ = ["SRHTSketch", "srht"]
 
@@ -180,6 +180,37 @@ class SRHTSketch(SketchOperator):
         out = full[start : start + self.n]
         out *= self._signs(start, start + self.n).astype(Y.dtype)[:, None]
         return out
+
+    def _apply_transpose_device(self, Y: Any) -> Any:
+        """``Sᵀ @ Y`` for a device ``(d, k)`` array, by blocks of columns: the weighted
+        rows of ``Y`` placed at the kept rows of a zero ``(N, k)`` block, its
+        Walsh–Hadamard transform (self-adjoint) or, for the DCT, one inverse rFFT
+        of length ``2N``, then this block's rows times the signs."""
+        place = placement_of(Y)
+        xp, dtype = place.xp, numpy_dtype(Y.dtype)
+        start, N = self.column_offset, self.N
+        signs = place.draw(self.rng, "rademacher", (self.n,), dtype=dtype, offset=start)
+        weights = self._row_weights().astype(dtype)
+        if self.transform == "dct":
+            # Σ_r y_r cos(π r (2j+1) / 2N) = 2N irfft(Z)_j with Z_r = y_r e^{iπr/2N},
+            # halved for r > 0 (irfft adds each Z_r and its conjugate)
+            twiddles = np.exp(0.5j * np.pi * self.rows / N) * np.where(self.rows, N, 2 * N)
+            weights = (self._row_weights() * twiddles).astype(np.result_type(dtype, np.complex64))
+            complex_dtype = place.dtype(weights.dtype)
+        weighted = place.put(weights)[:, None]
+        step = max(1, _DEVICE_BLOCK_ENTRIES // N)
+        blocks = []
+        for a in range(0, Y.shape[1], step):
+            block = Y[:, a : min(Y.shape[1], a + step)]
+            if self.transform == "hadamard":
+                full = fwht(xp, rows_into_zeros(place, block * weighted, self.rows, N))
+            else:
+                spectrum = xp.astype(block, complex_dtype) * weighted
+                full = xp.fft.irfft(
+                    rows_into_zeros(place, spectrum, self.rows, N + 1), n=2 * N, axis=0
+                )
+            blocks.append(full[start : start + self.n, :])
+        return xp.concat(blocks, axis=1) * signs[:, None]
 
 
 def _chunks(

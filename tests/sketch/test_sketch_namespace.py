@@ -19,6 +19,7 @@ from linalg.sketch import (
     gaussian,
     rademacher,
     row_sampling,
+    sparse_sign,
     srht,
 )
 
@@ -125,21 +126,52 @@ def _close(got, want, dtype) -> bool:
     return np.abs(got - want).max() <= 10 * RTOL[np.dtype(dtype)] * np.abs(want).max()
 
 
-@pytest.mark.parametrize("make", [gaussian, rademacher], ids=["gaussian", "rademacher"])
-def test_transposed_dense_kinds_on_the_device(namespace, rng, dtype, make):
-    """``S.T @ Y`` draws Sᵀ's blocks where ``Y`` lives; it equals the NumPy path and
-    the dense product, for a vector, a block and a column slice of S."""
+_PROBS = np.random.default_rng(3).uniform(0.1, 1.0, 2500)
+
+TRANSPOSED = {
+    "gaussian": lambda dtype: gaussian(40, 2500, rng=5, dtype=dtype),
+    "rademacher": lambda dtype: rademacher(40, 2500, rng=5, dtype=dtype),
+    "countsketch": lambda dtype: countsketch(40, 2500, rng=5, dtype=dtype),
+    "sparse_sign": lambda dtype: sparse_sign(40, 2500, nnz_per_col=5, rng=5, dtype=dtype),
+    "srht_hadamard": lambda dtype: srht(40, 2500, rng=5, dtype=dtype),
+    "srht_dct": lambda dtype: srht(40, 2500, transform="dct", rng=5, dtype=dtype),
+    # iid sampling of 400 rows with these weights draws several rows more than once
+    "row_sampling_iid": lambda dtype: row_sampling(_PROBS / _PROBS.sum(), 400, rng=5, dtype=dtype),
+    "row_sampling_pivotal": lambda dtype: row_sampling(
+        _PROBS / _PROBS.sum(), 400, method="pivotal", rng=5, dtype=dtype
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", list(TRANSPOSED))
+def test_transposed_sketches_on_the_device(namespace, rng, dtype, kind):
+    """``S.T @ Y`` computes where ``Y`` lives for every kind (the random parts drawn
+    there, the host's numbers); it equals the NumPy path and the dense product, for a
+    vector, a block and column slices of S, and leaves ``Y`` unchanged."""
     to_array, to_numpy = namespace
-    S = make(40, 2500, rng=5, dtype=dtype)
-    Y = rng.standard_normal((40, 3)).astype(dtype)
+    S = TRANSPOSED[kind](dtype)
+    d, n = S.shape
+    Y = rng.standard_normal((d, 3)).astype(dtype)
     for X in (Y, Y[:, 0]):
-        got = S.T @ to_array(X)
-        assert type(got) is type(to_array(X)) and to_numpy(got).dtype == dtype
-        assert to_numpy(got).shape == (2500, *X.shape[1:])
+        device_X = to_array(X)
+        got = S.T @ device_X
+        assert type(got) is type(device_X) and to_numpy(got).dtype == dtype
+        assert to_numpy(got).shape == (n, *X.shape[1:])
         assert _close(to_numpy(got), S.T @ X, dtype)
         assert _close(to_numpy(got), S.todense().astype(np.float64).T @ X, dtype)
-    part = S[:, 700:1900]
-    assert _close(to_numpy(part.T @ to_array(Y)), part.T @ Y, dtype)
+        np.testing.assert_array_equal(to_numpy(device_X), X)
+    for a, b in ((700, 1900), (0, 1), (2499, 2500)):
+        part = S[:, a:b]
+        assert _close(to_numpy(part.T @ to_array(Y)), part.T @ Y, dtype)
+
+
+def test_repeated_rows_of_row_sampling_add_up_on_the_device(namespace, rng):
+    """A row drawn twice by iid sampling gets both weighted rows of ``Y``."""
+    to_array, to_numpy = namespace
+    S = row_sampling(np.array([0.97, 0.01, 0.01, 0.01]), 6, rng=2)
+    assert np.bincount(S.indices).max() > 1
+    Y = rng.standard_normal((S.d, 2))
+    np.testing.assert_allclose(to_numpy(S.T @ to_array(Y)), S.todense().T @ Y, rtol=1e-14)
 
 
 @pytest.mark.parametrize(
@@ -164,8 +196,7 @@ def test_right_products_with_the_transpose_on_the_device(namespace, rng, make):
 
 def test_transposed_kinds_without_a_device_path_say_so(namespace, rng):
     to_array, _ = namespace
-    S = countsketch(30, 200, rng=1)
-    with pytest.raises(TypeError, match=r"S\.T @ Y of the countsketch sketch has no device path"):
-        S.T @ to_array(rng.standard_normal((30, 2)))
+    with pytest.raises(TypeError, match=r"S\.T @ Y of the custom sketch has no device path"):
+        _NoDevicePath(30, 200).T @ to_array(rng.standard_normal((30, 2)))
     with pytest.raises(ValueError, match="Y must have 30 rows"):
         gaussian(30, 200, rng=1).T @ to_array(rng.standard_normal((29, 2)))

@@ -202,7 +202,8 @@ class SketchOperator:
             NumPy, or torch / JAX tensors on the CPU (returned as the same type).
             CuPy arrays, GPU tensors and other array-API arrays are multiplied
             on their device: by the CuPy engine for CountSketch and sparse sign
-            (CuPy arrays; torch CUDA tensors through DLPack views); for the
+            (CuPy arrays; torch CUDA tensors through DLPack views), or torch's
+            ``index_add_`` for torch tensors without CuPy; for the
             Gaussian and Rademacher kinds with entries drawn block by block
             where ``A`` lives (on the GPU for CuPy and torch CUDA, the host's
             numbers bit for bit); for the SRHT with its signs drawn there, its

@@ -10,7 +10,11 @@ replacement by Floyd's algorithm, which takes exactly ``ζ`` draws: with
 CountSketch this is simply ``row = min(⌊u_j·d⌋, d − 1)``.
 
 Applying S to a dense ``(n, k)`` matrix is one pass over it (``O(ζ n k)``
-additions), the reason these sketches are the fastest to apply.
+additions), the reason these sketches are the fastest to apply. It is a
+scatter-add, which the array API lacks: on device data it is the CuPy
+engine's kernel (CuPy arrays; torch CUDA tensors through DLPack views) or, for
+torch tensors without CuPy, torch's own ``index_add_``, with the hashes drawn
+where the data lives. ``Sᵀ Y`` is a gather, computed in any namespace.
 """
 
 from __future__ import annotations
@@ -20,14 +24,19 @@ from typing import Any
 import numpy as np
 
 from linalg._core.engines import register
-from linalg._core.namespace import numpy_dtype, placement_of
+from linalg._core.namespace import Placement, numpy_dtype, placement_of
 from linalg._core.random import RandomStream
 from linalg._core.validate import check_int
 from linalg.sketch._operator import SketchOperator
 
 __all__ = ["CountSketch", "SparseSignSketch", "countsketch", "sparse_sign"]
 
-register("sketch.sparse", "reference", "linalg.sketch._sparse_sketches:REFERENCE_KERNELS")
+register(
+    "sketch.sparse",
+    "reference",
+    "linalg.sketch._sparse_sketches:REFERENCE_KERNELS",
+    libraries=("numpy", "torch"),
+)
 register("sketch.sparse", "numba", "linalg.sketch._sparse_numba:NUMBA_KERNELS")
 register("sketch.sparse", "cupy", "linalg.sketch._cupy:CUPY_KERNELS", libraries=("cupy",))
 
@@ -72,10 +81,11 @@ class _ReferenceKernels:
         return floyd_rows(u, d), signs
 
     @staticmethod
-    def sketch(
-        rng: RandomStream, d: int, nnz: int, start: int, A: np.ndarray, scale: float
-    ) -> np.ndarray:
-        """``S @ A`` for S's columns ``start, ..., start + n - 1``, values ``scale`` times signs."""
+    def sketch(rng: RandomStream, d: int, nnz: int, start: int, A: Any, scale: float) -> Any:
+        """``S @ A`` for S's columns ``start, ..., start + n - 1``, values ``scale`` times
+        signs: by a SciPy sparse product for NumPy ``A``, by ``index_add_`` for torch."""
+        if not isinstance(A, np.ndarray):
+            return _torch_scatter(rng, d, nnz, start, A, scale)
         rows, signs = REFERENCE_KERNELS.hashes(rng, d, nnz, start, start + A.shape[0])
         values = (signs * scale).astype(A.dtype, copy=False)
         return np.asarray(as_csc(rows, values, d) @ A)
@@ -90,6 +100,28 @@ class _ReferenceKernels:
 
 
 REFERENCE_KERNELS = _ReferenceKernels()
+
+
+def device_hashes(
+    rng: RandomStream, d: int, nnz: int, start: int, stop: int, place: Placement, dtype: np.dtype
+) -> tuple[list[Any], Any]:
+    """The hashes of columns ``start:stop`` drawn where ``place`` keeps its arrays: the
+    ``ζ`` columns of rows (a list of int64 vectors) and the signs ``(m, ζ)`` in ``dtype``."""
+    shape, offset = (stop - start, nnz), start * nnz
+    u = place.draw(rng, "uniform", shape, dtype=np.dtype(np.float64), offset=offset)
+    signs = place.draw(rng, "rademacher", shape, dtype=dtype, offset=offset)
+    return _floyd_rows_on(place.xp, u, d), signs
+
+
+def _torch_scatter(rng: RandomStream, d: int, nnz: int, start: int, A: Any, scale: float) -> Any:
+    """``S @ A`` for a torch tensor ``A``: one ``index_add_`` per non-zero of a column."""
+    place = placement_of(A)
+    rows, signs = device_hashes(rng, d, nnz, start, start + A.shape[0], place, numpy_dtype(A.dtype))
+    values = signs * scale
+    out = place.xp.zeros((d, A.shape[1]), dtype=A.dtype, device=place.device)
+    for t, column in enumerate(rows):
+        out.index_add_(0, column, A * values[:, t : t + 1])
+    return out
 
 
 def as_csc(rows: np.ndarray, values: np.ndarray, d: int) -> Any:
@@ -134,14 +166,14 @@ class _HashedSketch(SketchOperator):
         """``Sᵀ @ Y`` where ``Y`` lives: the hashes drawn there (the host's numbers,
         rows by Floyd's rule in ``Y``'s namespace), then ``ζ`` gathers of rows of ``Y``."""
         place = placement_of(Y)
-        xp, nnz = place.xp, self.nnz_per_col
-        shape, offset = (self.n, nnz), self.column_offset * nnz
-        u = place.draw(self.rng, "uniform", shape, dtype=np.dtype(np.float64), offset=offset)
-        signs = place.draw(self.rng, "rademacher", shape, dtype=numpy_dtype(Y.dtype), offset=offset)
+        start = self.column_offset
+        hashed, signs = device_hashes(
+            self.rng, self.d, self.nnz_per_col, start, start + self.n, place, numpy_dtype(Y.dtype)
+        )
         values = signs * float(self._scale())
         out = None
-        for t, rows in enumerate(_floyd_rows_on(xp, u, self.d)):
-            term = values[:, t : t + 1] * xp.take(Y, rows, axis=0)
+        for t, rows in enumerate(hashed):
+            term = values[:, t : t + 1] * place.xp.take(Y, rows, axis=0)
             out = term if out is None else out + term
         return out
 

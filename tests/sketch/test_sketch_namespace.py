@@ -165,6 +165,29 @@ def test_transposed_sketches_on_the_device(namespace, rng, dtype, kind):
         assert _close(to_numpy(part.T @ to_array(Y)), part.T @ Y, dtype)
 
 
+@pytest.mark.parametrize("make", [countsketch, sparse_sign], ids=["countsketch", "sparse_sign"])
+def test_sparse_kinds_scatter_where_the_library_can(namespace, rng, dtype, make):
+    """``S @ A`` of the hashed kinds is a scatter-add: torch tensors (index_add_, or
+    the CuPy kernel on CUDA) and CuPy arrays compute it and equal the NumPy path;
+    a library without a scatter-add refuses it naming the kinds that work."""
+    to_array, to_numpy = namespace
+    S = make(40, 2500, rng=5, dtype=dtype)
+    A = rng.standard_normal((2500, 3)).astype(dtype)
+    device_A = to_array(A)
+    if type(device_A).__module__.startswith("array_api_strict"):
+        with pytest.raises(TypeError, match=r"no engine here implements sketch\.sparse"):
+            S @ device_A
+        return
+    for X in (A, A[:, 0]):
+        got = S @ to_array(X)
+        assert type(got) is type(device_A) and to_numpy(got).dtype == dtype
+        assert _close(to_numpy(got), S @ X, dtype)
+        assert _close(to_numpy(got), S.todense().astype(np.float64) @ X, dtype)
+    part = S[:, 700:1900]
+    assert _close(to_numpy(part @ to_array(A[700:1900])), part @ A[700:1900], dtype)
+    np.testing.assert_array_equal(to_numpy(device_A), A)
+
+
 def test_repeated_rows_of_row_sampling_add_up_on_the_device(namespace, rng):
     """A row drawn twice by iid sampling gets both weighted rows of ``Y``."""
     to_array, to_numpy = namespace

@@ -36,7 +36,14 @@ from linalg._core.namespace import (
     to_host,
     to_numpy,
 )
-from linalg._core.operators import MatrixOperator, Operator, as_operator
+from linalg._core.operators import (
+    MatrixOperator,
+    Operator,
+    as_operator,
+    is_cupyx_sparse,
+    is_linear_operator,
+    is_sparse,
+)
 from linalg._core.random import RandomStream, as_random_stream
 from linalg._core.results import LinAlgError
 from linalg._core.validate import (
@@ -49,6 +56,7 @@ from linalg._core.validate import (
     result_dtype,
 )
 from linalg.sketch._dense_sketches import gaussian
+from linalg.solvers._device import block_operator
 
 __all__ = [
     "NystromApproximation",
@@ -184,16 +192,27 @@ def _product(A: Operator, V: Any, place: Placement) -> Any:
     return place.xp.astype(A.matmat(V), place.dtype(A.dtype), copy=False)
 
 
-def _psd_operator(A: Any) -> tuple[Operator, Placement]:
-    """Validate a square (symmetric, for a matrix) ``A``; wrap it as an Operator, with
-    the placement of its products (a device matrix keeps them on its device)."""
+def _psd_operator(A: Any, like: Any) -> tuple[Any, Placement]:
+    """Validate a square (symmetric, for a matrix) ``A``; wrap it as an operator with
+    ``shape``, ``dtype`` and ``matmat``, with the placement of its products: a device
+    matrix keeps them on its device, an operator computes where ``like`` lives."""
     if callable(A) and not hasattr(A, "shape"):
         raise TypeError(
             "A is a callable without a shape; wrap it as "
-            "scipy.sparse.linalg.LinearOperator((n, n), matvec=A, matmat=..., dtype=...)"
+            "scipy.sparse.linalg.LinearOperator((n, n), matvec=A, matmat=..., dtype=...), "
+            "or, for device data, as a linalg Operator and pass like="
         )
-    if array_kind(A).via_namespace:
+    kind = array_kind(A)
+    if like is not None:
+        _check_like(A, kind, like)
+    if kind.via_namespace and not is_cupyx_sparse(A):  # a dense device matrix
         op, place = MatrixOperator(float_input(A, "A", ndim=2)[0]), placement_of(A)
+    elif is_cupyx_sparse(A) or (like is not None and array_kind(like).via_namespace):
+        place = placement_of(A.data if is_cupyx_sparse(A) else like)
+        where = kind if is_cupyx_sparse(A) else array_kind(like)
+        op = block_operator(A, "A", place.xp, where, size=None)
+        if op.dtype is None:
+            raise TypeError("A has no dtype; give the operator a dtype (float32 or float64)")
     else:
         op, place = as_operator(to_numpy(A, "A"), "A"), HOST
     if op.shape[0] != op.shape[1]:
@@ -201,6 +220,25 @@ def _psd_operator(A: Any) -> tuple[Operator, Placement]:
     if isinstance(op, MatrixOperator):
         check_symmetric(op.A, "A")
     return op, place
+
+
+def _check_like(A: Any, kind: Any, like: Any) -> None:
+    """``like`` is an array, living where a device ``A`` does; a host operator ``A``
+    (SciPy sparse, a LinearOperator) cannot compute on a device ``like``."""
+    where = array_kind(like)
+    if where.library in {"python", "scipy.sparse", "dask"}:
+        raise TypeError(
+            "like must be an array (NumPy, CuPy, a torch or JAX tensor, ...) of the library "
+            f"and device where A's products are made, got {type(like).__name__}"
+        )
+    if kind.via_namespace:
+        check_lives_with(like, "like", kind, "A")
+    elif where.via_namespace and (is_sparse(A) or is_linear_operator(A)):
+        raise TypeError(
+            f"A is a SciPy {'sparse matrix' if is_sparse(A) else 'LinearOperator'}, which "
+            f"computes on NumPy arrays, and like holds {where}: pass A as a linalg Operator "
+            "whose matmat takes like's arrays (or a matrix of like's library), or leave like out"
+        )
 
 
 def _check_rank(rank: Any, n: int, name: str = "rank") -> int:
@@ -211,7 +249,7 @@ def _check_rank(rank: Any, n: int, name: str = "rank") -> int:
 
 
 def nystrom(
-    A: Any, rank: int, *, rng: Any = None, engine: str | None = None
+    A: Any, rank: int, *, rng: Any = None, engine: str | None = None, like: Any = None
 ) -> NystromApproximation:
     """Randomized Nyström approximation ``A ≈ U diag(lam) Uᵀ`` of a PSD matrix.
 
@@ -231,8 +269,10 @@ def nystrom(
         checked to be symmetric; an operator is trusted. A dense CuPy array,
         GPU tensor or array of another array-API library is computed on its
         device (``Ω`` drawn there, ``A Ω`` and every
-        ``n × rank`` array there, the ``rank × rank`` factors on the host);
-        operators and callables compute on NumPy blocks.
+        ``n × rank`` array there, the ``rank × rank`` factors on the host), as
+        is a cupyx sparse matrix (trusted to be symmetric, as an operator is),
+        and an operator whose ``matmat`` computes on device arrays, given
+        ``like``; other operators compute on NumPy blocks.
     rank : int
         Rank of the approximation, in ``[1, n]``.
     rng : None, int, numpy.random.Generator or RandomStream
@@ -241,6 +281,13 @@ def nystrom(
         the same seed gives the same result on every engine.
     engine : {"auto", "reference", "numba"}, optional
         Who draws the random numbers (the numbers are the same).
+    like : array, optional
+        For an operator ``A`` whose ``matmat`` computes on device arrays (any
+        object with ``shape``, ``dtype`` and ``matmat`` but SciPy's, such as
+        a ``cupyx.scipy.sparse.linalg.LinearOperator``):
+        ``Ω`` is drawn where ``like`` lives (its library and device) and
+        ``A``'s products must come back there. For a device matrix ``A`` it
+        must live where ``A`` does. Default: where ``A`` lives.
 
     Returns
     -------
@@ -253,7 +300,10 @@ def nystrom(
     Raises
     ------
     TypeError
-        If ``A`` is complex, not numeric, or a callable without a shape.
+        If ``A`` is complex, not numeric, or a callable without a shape; if
+        ``like`` is not an array, lives elsewhere than a device ``A``, or is
+        on a device for a SciPy operator ``A``; if an operator's products
+        come back elsewhere than ``like``.
     ValueError
         If ``A`` is not square, not symmetric, or holds NaN or Inf; if
         ``rank`` is not in ``[1, n]``.
@@ -293,8 +343,8 @@ def nystrom(
     >>> bool(np.all(lam[5:] < 1e-10 * lam[0]))
     True
     """
-    kind = array_kind(A)
-    op, place = _psd_operator(A)
+    op, place = _psd_operator(A, like)
+    kind = array_kind(A if like is None else like)
     rank = _check_rank(rank, op.shape[0])
     sketch = _Sketch(op, place, as_random_stream(rng), engine)
     sketch.grow(rank)
@@ -472,6 +522,7 @@ def nystrom_preconditioner(
     max_rank: int | None = None,
     rng: Any = None,
     engine: str | None = None,
+    like: Any = None,
 ) -> NystromPreconditioner:
     """The randomized Nyström preconditioner for ``(A + μI) x = b``, ``A`` PSD.
 
@@ -509,6 +560,9 @@ def nystrom_preconditioner(
         :func:`nystrom` gives with the same ``rng`` (up to rounding).
     engine : {"auto", "reference", "numba"}, optional
         Who draws the random numbers (the numbers are the same).
+    like : array, optional
+        Where an operator ``A``'s products are made, as in :func:`nystrom`;
+        the preconditioner then lives there.
 
     Returns
     -------
@@ -558,7 +612,7 @@ def nystrom_preconditioner(
     >>> pcg.converged, pcg.n_iter < plain.n_iter / 3
     (True, True)
     """
-    op, place = _psd_operator(A)
+    op, place = _psd_operator(A, like)
     n = op.shape[0]
     rank = _check_rank(rank, n)
     mu = check_real(mu, "mu", low=0.0, low_inclusive=False)

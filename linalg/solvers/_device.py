@@ -168,12 +168,20 @@ def block_operator(
     A: Any, name: str, xp: Any, kind: ArrayKind, *, size: int | None
 ) -> BlockOperator:
     """``A`` as a :class:`BlockOperator` on blocks of ``kind``: a dense array of the
-    same library, a cupyx sparse matrix, a linalg :class:`Operator` whose products
-    take such blocks, or a callable ``v -> A v`` (square, of ``size``)."""
+    same library, a cupyx sparse matrix, a linalg :class:`Operator` or any object
+    with ``shape`` and ``matmat`` (not SciPy's) whose products take such blocks, or
+    a callable ``v -> A v`` (square, of ``size``)."""
     if isinstance(A, Operator):
         forward = _checked(A.matmat, name, A.shape[0], kind)
         adjoint = _checked(_operator_adjoint(A, name), name, A.shape[1], kind)
         return BlockOperator(A.shape, A.dtype, name, forward, adjoint, xp)
+    if _is_device_operator(A):
+        shape = (int(A.shape[0]), int(A.shape[1]))
+        dtype = numpy_dtype(A.dtype) if hasattr(A, "dtype") else None
+        forward = _checked(A.matmat, name, shape[0], kind)
+        rmatmat = getattr(A, "rmatmat", None)
+        adjoint = None if rmatmat is None else _checked(rmatmat, name, shape[1], kind)
+        return BlockOperator(shape, dtype, name, forward, adjoint, xp)
     if is_sparse(A) or is_linear_operator(A):
         raise TypeError(
             f"{name} is a SciPy {'sparse matrix' if is_sparse(A) else 'LinearOperator'}, which "
@@ -191,6 +199,16 @@ def block_operator(
     else:
         matrix = float_input(A, name, ndim=2)[0]
     return _matrix_operator(matrix, name, xp)
+
+
+def _is_device_operator(A: Any) -> bool:
+    """An object with ``shape`` and ``matmat`` that is not SciPy's (whose products
+    convert their arguments to NumPy): a user's operator on device blocks."""
+    return (
+        hasattr(A, "shape")
+        and callable(getattr(A, "matmat", None))
+        and not type(A).__module__.startswith("scipy.")
+    )
 
 
 def _matrix_operator(matrix: Any, name: str, xp: Any) -> BlockOperator:
@@ -227,8 +245,8 @@ def _where_b_lives(out: Any, name: str, kind: ArrayKind) -> Any:
     """``out``, a product by ``name``, once known to be of ``kind``."""
     if array_kind(out) != kind:
         raise TypeError(
-            f"{name} returned {array_kind(out)} for {kind}: {name} must compute where b "
-            "lives (pass an operator of b's library, or move b to the host)"
+            f"{name} returned {array_kind(out)} for {kind}: {name} must compute where the "
+            "data lives (pass an operator of the data's library, or move the data to the host)"
         )
     return out
 

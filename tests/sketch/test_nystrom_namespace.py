@@ -114,3 +114,64 @@ def test_bad_input(namespace, rng):
         NystromPreconditioner(to_array(np.eye(8)[:, :2]), np.array([3.0, 1.0]), mu=1.0)
     with pytest.raises(ValueError, match="lam must be >= 0 and sorted"):
         NystromPreconditioner(to_array(np.eye(8)[:, :2]), to_array(np.array([1.0, 3.0])), mu=1.0)
+
+
+class DeviceKernelOperator:
+    """A user's operator on device blocks: ``shape``, ``dtype`` and ``matmat``, the
+    products made by the device matrix it holds (counted)."""
+
+    def __init__(self, matrix, dtype):
+        self.matrix, self.shape, self.dtype = matrix, tuple(matrix.shape), np.dtype(dtype)
+        self.calls = 0
+
+    def matmat(self, X):
+        self.calls += 1
+        return self.matrix @ X
+
+
+def test_operator_on_device_data_with_like(namespace, rng, dtype):
+    """An operator computing on device blocks, with ``like=``: Ω drawn there, the
+    same approximation and preconditioner as the device matrix itself gives."""
+    to_array, to_numpy = namespace
+    K = kernel_matrix(rng).astype(dtype)
+    device_K = to_array(K)
+    op = DeviceKernelOperator(device_K, dtype)
+    U, lam = nystrom(op, 12, rng=3, like=device_K)
+    assert type(U) is type(device_K) and type(lam) is type(device_K) and op.calls == 1
+    U0, lam0 = nystrom(device_K, 12, rng=3)
+    tol = 10 * RTOL[np.dtype(dtype)]
+    U, lam, U0, lam0 = (to_numpy(a) for a in (U, lam, U0, lam0))
+    assert relative(lam, lam0) <= tol
+    assert relative((U * lam) @ U.T, (U0 * lam0) @ U0.T) <= tol
+    P = nystrom_preconditioner(op, 10, mu=1e-2, rng=0, like=device_K)
+    P0 = nystrom_preconditioner(device_K, 10, mu=1e-2, rng=0)
+    assert (P.rank, P.n_doublings) == (P0.rank, P0.n_doublings) and type(P.U) is type(device_K)
+    if dtype == np.float64:  # the preconditioner at work in the device CG
+        A = K + 1e-2 * np.eye(len(K))
+        b = rng.standard_normal(len(K))
+        result = cg(to_array(A), to_array(b), M=P, rtol=1e-10)
+        assert result.converged and result.n_iter < cg(A, b, rtol=1e-10).n_iter / 3
+        assert np.linalg.norm(A @ to_numpy(result.x) - b) <= 1e-9 * np.linalg.norm(b)
+
+
+def test_operator_and_like_refusals(namespace, rng):
+    to_array, _ = namespace
+    K = kernel_matrix(rng, n=40)
+    device_K = to_array(K)
+    from scipy.sparse.linalg import aslinearoperator
+
+    with pytest.raises(TypeError, match="SciPy LinearOperator, which computes on NumPy"):
+        nystrom(aslinearoperator(K), 4, like=device_K)
+    with pytest.raises(TypeError, match="like must be an array"):
+        nystrom(DeviceKernelOperator(device_K, np.float64), 4, like=[1.0])
+    with pytest.raises(TypeError, match="convert like to the array type of A"):
+        nystrom(device_K, 4, like=K)
+
+    class OnTheHost(DeviceKernelOperator):
+        def matmat(self, X):
+            return K @ np.ones((40, X.shape[1]))
+
+    with pytest.raises(TypeError, match=r"A returned numpy arrays .*compute where the data lives"):
+        nystrom(OnTheHost(device_K, np.float64), 4, like=device_K)
+    with pytest.raises(TypeError, match="A is a callable without a shape"):
+        nystrom(lambda X: X, 4, like=device_K)

@@ -248,6 +248,22 @@ def test_callable_and_operator_A(name, namespace, rng):
     result = case.solve(DeviceMatrix(device_A), to_array(b), **options)
     assert result.converged and result.n_iter == host.n_iter
     assert_close(to_numpy(result.x), host.x, np.float64)
+    result = case.solve(DuckOperator(device_A), to_array(b), **options)
+    assert result.converged and result.n_iter == host.n_iter
+    assert_close(to_numpy(result.x), host.x, np.float64)
+
+
+class DuckOperator:
+    """Not a linalg Operator: any object with shape, dtype, matmat and rmatmat."""
+
+    def __init__(self, A) -> None:
+        self.A, self.shape, self.dtype = A, tuple(A.shape), np.float64
+
+    def matmat(self, V):
+        return self.A @ V
+
+    def rmatmat(self, V):
+        return self.A.T @ V
 
 
 @pytest.mark.parametrize("name", list(SOLVERS))

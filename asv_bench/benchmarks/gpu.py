@@ -11,7 +11,8 @@ run, on the same arrays:
   memory bandwidth" reads as a time ratio to the copy: ``<= 1`` for one pass
   (CountSketch), ``<= 2`` for two passes (a Sinkhorn iteration reads ``K`` and
   ``Kᵀ``; a DenseIHVP solve reads ``G`` twice).
-- ``numpy``: the same call on host NumPy arrays (``randomized_svd``).
+- ``host-numpy``: the same call of linalg on host NumPy arrays (``randomized_svd``,
+  ``cg``, ``ichol``), named as a peer so that the ratio tables divide by it.
 
 Classes:
 
@@ -121,7 +122,7 @@ class CountSketchDevice(_OnDevice):
 class RandomizedSVDDevice(_OnDevice):
     """randomized_svd, k = 50, of a 20,000 × 20,000 float32 matrix: CuPy against NumPy."""
 
-    params = (["linalg-cupy", "linalg-numpy"],)
+    params = (["linalg-cupy", "host-numpy"],)
     param_names = ("impl",)
     N, K = 20_000, 50
     repeat = (3, 5, 300.0)
@@ -199,7 +200,7 @@ class BlockCGDevice(_OnDevice):
     """100 iterations of ``cg`` with 16 right-hand sides on a dense SPD 8,192² float32
     matrix: CuPy (the host reads residuals every 10 iterations) against NumPy."""
 
-    params = (["linalg-cupy", "linalg-numpy"],)
+    params = (["linalg-cupy", "host-numpy"],)
     param_names = ("impl",)
     N, RHS, ITERATIONS = 8_192, 16, 100
 
@@ -227,7 +228,7 @@ class IncompleteCholeskyDevice(_OnDevice):
     ``spsolve_triangular`` (cuSPARSE) on the same factor, and the Numba sweeps on
     the host CPU (no target: whether level scheduling pays on a GPU)."""
 
-    params = (["linalg-cupy", "cupyx", "linalg-numpy"],)
+    params = (["linalg-cupy", "cupyx", "host-numpy"],)
     param_names = ("impl",)
     P = 1_000
 
@@ -241,7 +242,7 @@ class IncompleteCholeskyDevice(_OnDevice):
         eye = sp.eye_array(self.P)
         A = (sp.kron(eye, T) + sp.kron(T, eye)).tocsr()
         r = np.random.default_rng(0).standard_normal(A.shape[0])
-        if impl == "linalg-numpy":
+        if impl == "host-numpy":
             self.M, self.r = ichol(A), r
             return
         self.r = cupy.asarray(r)
@@ -260,5 +261,5 @@ class IncompleteCholeskyDevice(_OnDevice):
             spsolve_triangular(self.LT, y, lower=False)
         else:
             self.M.solve(self.r)
-        if impl != "linalg-numpy":
+        if impl != "host-numpy":
             _synchronize()

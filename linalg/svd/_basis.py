@@ -87,9 +87,11 @@ class Basis:
         block, R, cholesky = _orthonormalize(W, place)
         deficient = np.abs(np.diag(R)) <= _DEFLATION_FACTOR * np.finfo(dtype).eps * scale
         if deficient.any():
-            fill = RandomStream(_FILL_SEED, old).normal((W.shape[0], int(deficient.sum())))
+            stream = RandomStream(_FILL_SEED, old)
+            shape = (W.shape[0], int(deficient.sum()))
+            fill = place.draw(stream, "normal", shape, dtype=np.dtype(np.float64))  # where W is
             for column, j in enumerate(np.flatnonzero(deficient)):
-                block[:, int(j)] = place.put(fill[:, column].astype(dtype))
+                block[:, int(j)] = place.xp.astype(fill[:, column], place.dtype(dtype))
         if deficient.any() or not cholesky or _condition(R) > _WELL_CONDITIONED:
             head += _project(previous, block, column_norms(block, place), place) @ R
         block, R2, _ = _orthonormalize(block, place)
